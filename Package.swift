@@ -1,0 +1,133 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Module map (each folder under Sources/ is one module; see README "Architecture"):
+//   Bencode       strict bencode codec                          (no dependencies)
+//   TorrentModel  info hash, metainfo, magnet links, bitfields   (Bencode, Crypto)
+//   Sockets       THE socket seam: every socket is opened here   (NIO)
+//   PeerWire      peer protocol framing and messages             (NIO, TorrentModel)
+//   Trackers      HTTP(S) and UDP announcers, tiers              (Sockets)
+//   Storage       files on disk, piece hashing, resume data      (SystemPackage, NIO thread pool)
+//   Engine        torrent sessions: picker, choker, peers        (everything above)
+//   BurrowCLI     the `burrow` executable
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Burrow",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "burrow", targets: ["BurrowCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .target(name: "Bencode", swiftSettings: strict),
+        .target(
+            name: "TorrentModel",
+            dependencies: ["Bencode", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .target(
+            name: "Sockets",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "PeerWire",
+            dependencies: [
+                "Bencode", "TorrentModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "Trackers",
+            dependencies: [
+                "Bencode", "TorrentModel", "Sockets",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "TorrentModel",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "Engine",
+            dependencies: [
+                "Bencode", "TorrentModel", "Sockets", "PeerWire", "Trackers", "Storage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Collections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "BurrowCLI",
+            dependencies: [
+                "Engine", "TorrentModel", "Sockets",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(name: "BencodeTests", dependencies: ["Bencode"], swiftSettings: strict),
+        .testTarget(name: "TorrentModelTests", dependencies: ["TorrentModel", "Bencode"], swiftSettings: strict),
+        .testTarget(
+            name: "PeerWireTests",
+            dependencies: ["PeerWire", "TorrentModel", "Bencode",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TrackersTests",
+            dependencies: ["Trackers", "Sockets", "TorrentModel", "Bencode",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "TorrentModel",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "EngineTests",
+            dependencies: ["Engine", "TorrentModel", "Storage", "PeerWire", "Sockets",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict),
+        .testTarget(name: "ArchitectureTests", swiftSettings: strict),
+        .testTarget(
+            name: "SocketsTests",
+            dependencies: ["Sockets",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,68 @@
+import NIOCore
+import TorrentModel
+
+/// Addresses we might connect to, with back-off for ones that failed.
+/// Invariant: an address is in `known` at most once; `connected` addresses are never handed out;
+/// banned IPs are removed and never re-added.
+struct PeerCandidates {
+    enum Source: String { case tracker, pex, magnet, incoming, user }
+
+    private struct Entry {
+        var source: Source
+        var failures = 0
+        var notBefore: NIODeadline
+    }
+
+    private var known: [PeerAddress: Entry] = [:]
+    private(set) var bannedIPs: Set<[UInt8]> = []
+    /// Cap on remembered addresses, so a hostile PEX flood cannot grow memory without bound.
+    let capacity = 2000
+
+    var count: Int { known.count }
+
+    mutating func add(_ address: PeerAddress, source: Source, now: NIODeadline) {
+        guard address.port != 0, !bannedIPs.contains(address.ip), known[address] == nil, known.count < capacity else { return }
+        known[address] = Entry(source: source, notBefore: now)
+    }
+
+    /// Up to `limit` addresses ready to dial now, skipping those in `busy`. Fewest failures first.
+    mutating func takeReady(limit: Int, now: NIODeadline, busy: Set<PeerAddress>) -> [PeerAddress] {
+        guard limit > 0 else { return [] }
+        let ready = known.filter { $0.value.notBefore <= now && !busy.contains($0.key) }
+            .sorted { $0.value.failures < $1.value.failures }
+            .prefix(limit)
+            .map(\.key)
+        for address in ready {
+            // Until the attempt resolves, keep it from being handed out again.
+            known[address]!.notBefore = now + .seconds(3600)
+        }
+        return ready
+    }
+
+    /// A connect or handshake failed: retry later, give up after a few tries.
+    mutating func failed(_ address: PeerAddress, now: NIODeadline) {
+        guard var entry = known[address] else { return }
+        entry.failures += 1
+        if entry.failures >= 5 {
+            known[address] = nil
+            return
+        }
+        entry.notBefore = now + .seconds(Int64(15 << min(entry.failures, 4)))
+        known[address] = entry
+    }
+
+    /// A connection to it ended after working: it may be dialled again after a pause.
+    mutating func disconnected(_ address: PeerAddress, now: NIODeadline) {
+        if known[address] != nil { known[address]!.notBefore = now + .seconds(60) }
+    }
+
+    mutating func ban(ip: [UInt8]) {
+        bannedIPs.insert(ip)
+        known = known.filter { $0.key.ip != ip }
+    }
+
+    func isBanned(_ ip: [UInt8]) -> Bool { bannedIPs.contains(ip) }
+
+    /// Forget everything learned (state hygiene when the path to the swarm changes).
+    mutating func removeAll() { known.removeAll() }
+}

@@ -1,0 +1,300 @@
+import NIOCore
+import PeerWire
+import Sockets
+import TorrentModel
+
+/// Peer lifecycle: dialling, handshakes, the BEP 3 / BEP 6 message flow, disconnection and bans.
+extension TorrentSession {
+    static let maxConnectsInFlight = 16
+    static let banAfterHashFailures = 3
+
+    func connectToCandidates() {
+        guard !isStopping, !isFinishedForGood else { return }
+        let slots = min(options.maxPeers - peers.count - connecting.count, Self.maxConnectsInFlight - connecting.count)
+        let busy = Set(peers.values.map(\.address)).union(connecting)
+        for address in candidates.takeReady(limit: slots, now: .now(), busy: busy) {
+            dial(address)
+        }
+    }
+
+    /// True when we will never download again and are not seeding: no reason to dial anyone.
+    var isFinishedForGood: Bool {
+        if case .complete = state { return true }
+        if case .failed = state { return true }
+        return false
+    }
+
+    func dial(_ address: PeerAddress) {
+        guard let socketAddress = address.socketAddress else { return }
+        connecting.insert(address)
+        let session = self
+        sockets.connectTCP(to: socketAddress, on: eventLoop, timeout: .seconds(8)) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandlers([
+                    ByteToMessageHandler(PeerWireDecoder()),
+                    MessageToByteHandler(PeerWireEncoder()),
+                    PeerChannelHandler(route: .outgoing(session, address)),
+                ])
+            }
+        }.whenComplete { result in
+            switch result {
+            case .success(let channel):
+                // The connection stays in `connecting` until the handshake arrives or the channel closes.
+                channel.closeFuture.whenComplete { _ in
+                    if self.connecting.remove(address) != nil {
+                        self.candidates.failed(address, now: .now())
+                        self.connectToCandidates()
+                    }
+                }
+            case .failure(let error):
+                self.logger.trace("connect to \(address) failed: \(error)")
+                self.connecting.remove(address)
+                self.candidates.failed(address, now: .now())
+            }
+        }
+    }
+
+    /// A handshake arrived on a channel. Returns the new connection, or nil to refuse it.
+    func peerHandshaked(_ handshake: Handshake, channel: any Channel, address: PeerAddress,
+                        direction: PeerConnection.Direction) -> PeerConnection? {
+        eventLoop.preconditionInEventLoop()
+        if direction == .outgoing { connecting.remove(address) }
+        guard !isStopping, !isFinishedForGood else { return nil }
+        guard handshake.infoHash == infoHash else { return nil }
+        guard handshake.peerID != peerID else {
+            logger.debug("dropping connection to ourselves at \(address)")
+            return nil
+        }
+        guard !candidates.isBanned(address.ip) else { return nil }
+        if peers.values.contains(where: { $0.handshake?.peerID == handshake.peerID }) { return nil }
+        if direction == .incoming && peers.count >= options.maxPeers { return nil }
+        let peer = PeerConnection(key: nextPeerKey, channel: channel, address: address, direction: direction, now: .now())
+        nextPeerKey += 1
+        peer.handshake = handshake
+        peers[peer.key] = peer
+        if direction == .incoming { candidates.add(address, source: .incoming, now: .now()) }
+
+        if peer.supportsExtensions { sendExtensionHandshake(to: peer) }
+        sendOurPieces(to: peer)
+        if let info { peer.has = Bitfield(count: info.pieceCount) }
+        return peer
+    }
+
+    /// Our bitfield (or have-all / have-none with the Fast extension).
+    func sendOurPieces(to peer: PeerConnection) {
+        guard let have else {
+            if peer.supportsFast { peer.send(.haveNone) }
+            return
+        }
+        if peer.supportsFast && have.isComplete {
+            peer.send(.haveAll)
+        } else if peer.supportsFast && have.isEmpty {
+            peer.send(.haveNone)
+        } else if !have.isEmpty {
+            peer.send(.bitfield(have.bytes))
+        }
+    }
+
+    func peerDisconnected(_ peer: PeerConnection) {
+        guard peers.removeValue(forKey: peer.key) != nil else { return }
+        releaseRequests(of: peer)
+        if let has = peer.has, let picker { picker.peerLost(bitfield: has, wasSeed: peer.countedAsSeed) }
+        choker.remove(peer.key)
+        candidates.disconnected(peer.reachableAddress ?? peer.address, now: .now())
+        if !isStopping {
+            connectToCandidates()
+            // Its unchoke slot is free now.
+            if !peer.amChoking { rechoke(now: .now()) }
+        }
+    }
+
+    func peerMisbehaved(_ peer: PeerConnection, reason: String) {
+        logger.debug("closing peer \(peer.address): \(reason)")
+        peer.close()
+    }
+
+    func peerBecameWritable(_ peer: PeerConnection) { serveUploads(peer) }
+
+    /// Gives the peer's outstanding requests back to the picker so others can take them.
+    func releaseRequests(of peer: PeerConnection) {
+        picker?.peerGone(peer: peer.key)
+        peer.outstanding.removeAll()
+    }
+
+    // MARK: - Messages
+
+    func handle(_ message: PeerMessage, from peer: PeerConnection) {
+        let now = NIODeadline.now()
+        peer.lastMessageAt = now
+        switch message {
+        case .keepAlive:
+            break
+        case .choke:
+            peer.peerChoking = true
+            // Without the Fast extension a choke implicitly rejects everything in flight.
+            if !peer.supportsFast { releaseRequests(of: peer) }
+        case .unchoke:
+            peer.peerChoking = false
+            fillRequests(peer)
+        case .interested:
+            peer.peerInterested = true
+            if peer.amChoking { unchokeIfSlotFree(peer) }
+        case .notInterested:
+            peer.peerInterested = false
+        case .have(let index):
+            receivedHave(Int(index), from: peer)
+        case .bitfield(let bytes):
+            receivedBitfield(bytes, from: peer)
+        case .haveAll:
+            receivedHaveAll(from: peer)
+        case .haveNone:
+            break
+        case .request(let request):
+            receivedRequest(request, from: peer)
+        case .cancel(let request):
+            peer.uploadQueue.removeAll { $0 == request }
+        case .piece(let index, let begin, let block):
+            receivedBlock(piece: Int(index), begin: Int(begin), block: block, from: peer, now: now)
+        case .rejectRequest(let request):
+            guard peer.supportsFast, peer.outstanding.remove(request) != nil else {
+                peerMisbehaved(peer, reason: "reject for a block we did not request")
+                return
+            }
+            picker?.requestRejected(peer: peer.key, block: PickedBlock(request))
+            fillRequests(peer)
+        case .allowedFast(let index):
+            guard let info, Int(index) < info.pieceCount else { return }
+            peer.allowedFast.insert(Int(index))
+            fillRequests(peer)
+        case .suggestPiece:
+            break
+        case .port:
+            break  // DHT port: the DHT is a later milestone.
+        case .extended(let id, let payload):
+            handleExtended(id: id, payload: payload, from: peer)
+        }
+    }
+
+    func receivedHave(_ index: Int, from peer: PeerConnection) {
+        guard let info, let picker else {
+            peer.earlyHaves.append(UInt32(index))
+            return
+        }
+        guard index < info.pieceCount else {
+            peerMisbehaved(peer, reason: "have for piece \(index) of \(info.pieceCount)")
+            return
+        }
+        if peer.has == nil { peer.has = Bitfield(count: info.pieceCount) }
+        guard peer.has![index] == false else { return }
+        peer.has![index] = true
+        if !peer.countedAsSeed { picker.peerHas(piece: index) }
+        if peer.isSeed && have?.isComplete == true { peer.close(); return }
+        updateInterest(peer)
+        fillRequests(peer)
+    }
+
+    func receivedBitfield(_ bytes: [UInt8], from peer: PeerConnection) {
+        guard let info, let picker else {
+            peer.earlyBitfield = bytes
+            return
+        }
+        guard let field = Bitfield(count: info.pieceCount, wireBytes: bytes) else {
+            peerMisbehaved(peer, reason: "bitfield of \(bytes.count) bytes for \(info.pieceCount) pieces")
+            return
+        }
+        if let old = peer.has, !old.isEmpty { picker.peerLost(bitfield: old, wasSeed: peer.countedAsSeed) }
+        peer.has = field
+        peer.countedAsSeed = field.isComplete
+        if field.isComplete { picker.peerHasAll() } else { picker.peerHasBitfield(field) }
+        if field.isComplete && have?.isComplete == true { peer.close(); return }
+        updateInterest(peer)
+        fillRequests(peer)
+    }
+
+    func receivedHaveAll(from peer: PeerConnection) {
+        guard let info, let picker else {
+            peer.earlyHaveAll = true
+            return
+        }
+        if let old = peer.has, !old.isEmpty { picker.peerLost(bitfield: old, wasSeed: peer.countedAsSeed) }
+        peer.has = Bitfield(count: info.pieceCount, allSet: true)
+        peer.countedAsSeed = true
+        picker.peerHasAll()
+        if have?.isComplete == true { peer.close(); return }
+        updateInterest(peer)
+        fillRequests(peer)
+    }
+
+    /// Applies have-messages that arrived before we knew the piece count (magnet downloads).
+    func applyEarlyAvailability(_ peer: PeerConnection) {
+        guard let info else { return }
+        peer.has = Bitfield(count: info.pieceCount)
+        if peer.earlyHaveAll {
+            receivedHaveAll(from: peer)
+        } else if let bytes = peer.earlyBitfield {
+            receivedBitfield(bytes, from: peer)
+        }
+        for index in peer.earlyHaves { receivedHave(Int(index), from: peer) }
+        peer.earlyBitfield = nil
+        peer.earlyHaves = []
+        peer.earlyHaveAll = false
+    }
+
+    func updateInterest(_ peer: PeerConnection) {
+        guard let picker, let has = peer.has else { return }
+        let interested = picker.isInteresting(peerHas: has)
+        guard interested != peer.amInterested else { return }
+        peer.amInterested = interested
+        peer.send(interested ? .interested : .notInterested)
+    }
+
+    // MARK: - Choking
+
+    static let uploadSlots = 4
+
+    func unchokeIfSlotFree(_ peer: PeerConnection) {
+        let unchoked = peers.values.filter { !$0.amChoking }.count
+        guard unchoked < Self.uploadSlots + 1 else { return }
+        setChoked(peer, false)
+    }
+
+    func setChoked(_ peer: PeerConnection, _ choked: Bool) {
+        guard peer.amChoking != choked else { return }
+        peer.amChoking = choked
+        peer.send(choked ? .choke : .unchoke)
+        if choked {
+            // BEP 6: with the Fast extension every pending request is explicitly rejected.
+            if peer.supportsFast { for request in peer.uploadQueue { peer.send(.rejectRequest(request), flush: false) } }
+            peer.uploadQueue.removeAll()
+            peer.flush()
+        }
+    }
+
+    func rechoke(now: NIODeadline) {
+        let seeding = have?.isComplete ?? false
+        let candidates = peers.values.map { peer in
+            ChokeCandidate(id: peer.key, isInterested: peer.peerInterested,
+                           downloadRateFromPeer: peer.downloadRate.rate(now: now),
+                           uploadRateToPeer: peer.uploadRate.rate(now: now))
+        }
+        let unchoke = choker.rechoke(candidates: candidates, seeding: seeding, now: now)
+        for peer in peers.values { setChoked(peer, !unchoke.contains(peer.key)) }
+    }
+
+    // MARK: - Bans
+
+    func countHashFailure(contributors: Set<Int>, piece: Int) {
+        hashFailures += 1
+        for key in contributors {
+            guard let peer = peers[key] else { continue }
+            let failures = (failuresByIP[peer.address.ip] ?? 0) + 1
+            failuresByIP[peer.address.ip] = failures
+            // A peer alone responsible for a bad piece twice, or involved three times, is banned.
+            if failures >= Self.banAfterHashFailures || (contributors.count == 1 && failures >= 2) {
+                logger.warning("banning \(peer.address): \(failures) pieces failed the hash check")
+                candidates.ban(ip: peer.address.ip)
+                peer.close()
+            }
+        }
+    }
+}

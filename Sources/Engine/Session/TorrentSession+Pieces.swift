@@ -1,0 +1,211 @@
+import NIOCore
+import PeerWire
+import Storage
+import TorrentModel
+
+/// Download and upload of piece data: requests, block arrival, writes, verification, serving requests.
+extension TorrentSession {
+    /// Largest block a peer may ask of us; bigger requests close the connection.
+    static let maxRequestLength = 128 * 1024
+
+    // MARK: - Requesting
+
+    /// Tops up the peer's pipeline to its queue depth.
+    func fillRequests(_ peer: PeerConnection) {
+        guard let picker, let has = peer.has, peer.amInterested, !isStopping else { return }
+        if peer.peerChoking && peer.allowedFast.isEmpty { return }
+        let room = peer.queueDepth - peer.outstanding.count
+        guard room > 0 else { return }
+        // Under a download limit, only ask for what the bucket allows now; the tick retries.
+        let budget = downloadLimiter.isUnlimited ? room : min(room, downloadLimiter.available(now: .now()) / PiecePicker.blockSize)
+        guard budget > 0 else { return }
+        let blocks = picker.pickBlocks(peer: peer.key, peerHas: has, count: budget,
+                                       allowedFast: peer.allowedFast, peerIsChoking: peer.peerChoking)
+        guard !blocks.isEmpty else {
+            if peer.outstanding.isEmpty { updateInterest(peer) }
+            return
+        }
+        for block in blocks {
+            let request = BlockRequest(block)
+            peer.outstanding.insert(request)
+            if !downloadLimiter.isUnlimited { _ = downloadLimiter.consume(Int(request.length), now: .now()) }
+            peer.send(.request(request), flush: false)
+        }
+        peer.flush()
+        peer.lastSentAt = .now()
+    }
+
+    // MARK: - Receiving
+
+    func receivedBlock(piece: Int, begin: Int, block: ByteBuffer, from peer: PeerConnection, now: NIODeadline) {
+        let request = BlockRequest(piece: UInt32(piece), begin: UInt32(begin), length: UInt32(block.readableBytes))
+        guard peer.outstanding.remove(request) != nil, let picker, let storage else {
+            // Unrequested or cancelled (endgame duplicates): count the bytes, drop the data.
+            peer.downloadRate.add(block.readableBytes, now: now)
+            return
+        }
+        peer.lastBlockAt = now
+        peer.downloadRate.add(block.readableBytes, now: now)
+        downloadRate.add(block.readableBytes, now: now)
+        let outcome = picker.blockReceived(peer: peer.key, piece: piece, begin: begin)
+        for cancel in outcome.cancels {
+            guard let other = peers[cancel.peer] else { continue }
+            let duplicate = BlockRequest(cancel.block)
+            if other.outstanding.remove(duplicate) != nil { other.send(.cancel(duplicate)) }
+        }
+        if outcome.pieceComplete { awaitingVerification.insert(piece) }
+        guard outcome.accepted else {
+            fillRequests(peer)
+            return
+        }
+        pendingWrites[piece, default: 0] += 1
+        storage.writeBlock(piece: piece, begin: begin, data: block, on: eventLoop).whenComplete { result in
+            self.pendingWrites[piece]! -= 1
+            if case .failure(let error) = result {
+                self.fail("storage error: \(error)")
+                return
+            }
+            if self.pendingWrites[piece] == 0 {
+                self.pendingWrites[piece] = nil
+                if self.awaitingVerification.remove(piece) != nil { self.verify(piece) }
+            }
+        }
+        fillRequests(peer)
+    }
+
+    func verify(_ piece: Int) {
+        guard let storage else { return }
+        storage.verifyPiece(piece, on: eventLoop).whenComplete { result in
+            guard !self.isStopping || self.storage != nil else { return }
+            switch result {
+            case .success(true):
+                self.pieceVerified(piece)
+            case .success(false):
+                self.logger.info("piece \(piece) failed the hash check")
+                let contributors = self.picker?.contributors(ofPiece: piece) ?? []
+                self.picker?.pieceFailed(piece)
+                self.countHashFailure(contributors: contributors, piece: piece)
+                for peer in self.peers.values { self.fillRequests(peer) }
+            case .failure(let error):
+                self.fail("storage error while verifying piece \(piece): \(error)")
+            }
+        }
+    }
+
+    func pieceVerified(_ piece: Int) {
+        guard let info, have?[piece] == false else { return }
+        have![piece] = true
+        picker?.pieceVerified(piece)
+        if wantedPieces?[piece] == true { verifiedWantedBytes += Int64(info.length(ofPiece: piece)) }
+        // The journal entry is what makes this piece survive a kill. It is one small append, done
+        // right here so that nothing counts the piece as had before the journal does.
+        do {
+            try resume?.recordVerified(piece: piece)
+        } catch {
+            logger.warning("could not record piece \(piece) in the resume journal: \(error)")
+        }
+        for peer in peers.values {
+            // Seeds need no have-messages; everyone else learns what they can ask us for.
+            if !peer.isSeed { peer.send(.have(piece: UInt32(piece))) }
+            if peer.amInterested { updateInterest(peer) }
+        }
+        if picker?.isComplete == true { downloadFinished() }
+    }
+
+    func downloadFinished() {
+        guard let have else { return }
+        switch state {
+        case .seeding, .complete: return
+        default: break
+        }
+        logger.info("download complete: \(have.cardinality)/\(have.count) pieces")
+        let wantSeeding = options.seed && have.isComplete && !seedRatioReached
+        state = wantSeeding ? .seeding : .complete
+        if have.isComplete { scheduleAnnounce(after: .zero, event: .completed) }
+        let synced = storage?.sync(on: eventLoop) ?? eventLoop.makeSucceededVoidFuture()
+        synced.flatMap { self.saveResume() }.whenComplete { _ in
+            if !wantSeeding {
+                for peer in self.peers.values { peer.close() }
+            } else {
+                // Seeds have nothing to give us now.
+                for peer in self.peers.values where peer.isSeed { peer.close() }
+            }
+            self.completion.succeed(())
+        }
+    }
+
+    var seedRatioReached: Bool {
+        guard let limit = options.seedRatioLimit, let info else { return false }
+        return Double(uploadRate.total) >= limit * Double(info.totalLength)
+    }
+
+    func checkSeedRatio() {
+        guard state == .seeding, seedRatioReached else { return }
+        logger.info("seed ratio \(options.seedRatioLimit ?? 0) reached; stopping")
+        state = .complete
+        for peer in peers.values { peer.close() }
+    }
+
+    // MARK: - Uploading
+
+    func receivedRequest(_ request: BlockRequest, from peer: PeerConnection) {
+        guard let info, let have else { return }
+        let piece = Int(request.piece)
+        guard piece < info.pieceCount, request.length > 0, Int(request.length) <= Self.maxRequestLength,
+              Int(request.begin) + Int(request.length) <= info.length(ofPiece: piece) else {
+            peerMisbehaved(peer, reason: "invalid request \(request)")
+            return
+        }
+        guard !peer.amChoking, have[piece] else {
+            if peer.supportsFast { peer.send(.rejectRequest(request)) }
+            return
+        }
+        guard peer.uploadQueue.count < 512 else {
+            if peer.supportsFast { peer.send(.rejectRequest(request)) }
+            return
+        }
+        peer.uploadQueue.append(request)
+        serveUploads(peer)
+    }
+
+    /// Reads and sends queued blocks while the socket accepts data and the upload limit allows.
+    func serveUploads(_ peer: PeerConnection) {
+        guard !peer.servingUpload, !peer.uploadQueue.isEmpty, peer.channel.isWritable, let storage else { return }
+        let request = peer.uploadQueue.removeFirst()
+        let now = NIODeadline.now()
+        let delay = uploadLimiter.consume(Int(request.length), now: now)
+        peer.servingUpload = true
+        let read: EventLoopFuture<ByteBuffer> = delay > .zero
+            ? eventLoop.scheduleTask(in: delay) {}.futureResult.flatMap {
+                storage.readBlock(piece: Int(request.piece), begin: Int(request.begin), length: Int(request.length), on: self.eventLoop)
+            }
+            : storage.readBlock(piece: Int(request.piece), begin: Int(request.begin), length: Int(request.length), on: eventLoop)
+        read.whenComplete { result in
+            peer.servingUpload = false
+            guard self.peers[peer.key] != nil, !peer.amChoking else { return }
+            switch result {
+            case .success(let block):
+                peer.send(.piece(piece: request.piece, begin: request.begin, block: block))
+                peer.lastSentAt = .now()
+                peer.uploadRate.add(block.readableBytes, now: .now())
+                self.uploadRate.add(block.readableBytes, now: .now())
+                self.serveUploads(peer)
+            case .failure(let error):
+                self.logger.error("reading piece \(request.piece) for upload failed: \(error)")
+                peer.close()
+            }
+        }
+    }
+}
+
+extension BlockRequest {
+    init(_ block: PickedBlock) {
+        self.init(piece: UInt32(block.piece), begin: UInt32(block.begin), length: UInt32(block.length))
+    }
+}
+
+extension PickedBlock {
+    init(_ request: BlockRequest) {
+        self.init(piece: Int(request.piece), begin: Int(request.begin), length: Int(request.length))
+    }
+}

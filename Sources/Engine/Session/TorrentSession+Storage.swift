@@ -1,0 +1,109 @@
+import Foundation
+import NIOCore
+import Storage
+import TorrentModel
+
+/// Opening the files, trusting resume data or rechecking, and saving resume data.
+extension TorrentSession {
+    /// Sets up storage, picker and the have-bitfield for `info`; runs a recheck when resume data is
+    /// missing, does not match, or `--recheck` was asked for.
+    func prepareStorage(for info: TorrentInfo) -> EventLoopFuture<Void> {
+        eventLoop.preconditionInEventLoop()
+        let wanted = fileWanted(info)
+        let storage: FileStorage
+        do {
+            storage = try FileStorage(info: info, root: options.outputDirectory, threadPool: threadPool, fileWanted: wanted)
+        } catch {
+            fail("cannot open the output files: \(error)")
+            return eventLoop.makeFailedFuture(error)
+        }
+        self.storage = storage
+        let resume = ResumeStore(root: options.outputDirectory, info: info)
+        self.resume = resume
+
+        var trusted: Bitfield?
+        if !options.forceRecheck {
+            do {
+                trusted = try resume.load()
+            } catch {
+                logger.notice("resume data not usable (\(error)); rechecking")
+            }
+        }
+        let haveFuture: EventLoopFuture<Bitfield>
+        if let trusted {
+            haveFuture = eventLoop.makeSucceededFuture(trusted)
+        } else if anyFileExists(info) || options.forceRecheck {
+            state = .checking(done: 0, of: info.pieceCount)
+            haveFuture = Recheck.recheck(storage: storage, info: info, on: eventLoop) { done in
+                self.eventLoop.execute { self.state = .checking(done: done, of: info.pieceCount) }
+            }
+        } else {
+            haveFuture = eventLoop.makeSucceededFuture(Bitfield(count: info.pieceCount))
+        }
+        return haveFuture.flatMap { have in
+            self.installPieces(info: info, have: have, wanted: wanted)
+            return resume.reset(have: have, threadPool: self.threadPool, on: self.eventLoop).recover { error in
+                self.logger.warning("could not write resume data: \(error)")
+            }
+        }.flatMapError { error in
+            self.fail("checking existing data failed: \(error)")
+            return self.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    private func installPieces(info: TorrentInfo, have: Bitfield, wanted: [Bool]) {
+        self.have = have
+        let picker = PiecePicker(pieceCount: info.pieceCount, pieceLength: info.pieceLength,
+                                 totalLength: info.totalLength, have: have)
+        var wantedPieces = Bitfield(count: info.pieceCount)
+        for (index, file) in info.files.enumerated() where !file.isPadding {
+            let priority = options.filePriorities[index] ?? .normal
+            guard priority != .skip else { continue }
+            for piece in info.pieces(overlappingFile: index) { wantedPieces[piece] = true }
+        }
+        // Lowest first, so that a piece shared with a wanted file ends up wanted.
+        picker.setPriority(.skip, forPieces: 0..<info.pieceCount)
+        for (index, _) in info.files.enumerated() {
+            let priority = options.filePriorities[index] ?? .normal
+            if priority == .normal { picker.setPriority(.normal, forPieces: info.pieces(overlappingFile: index)) }
+        }
+        for (index, _) in info.files.enumerated() where options.filePriorities[index] == .high {
+            picker.setPriority(.high, forPieces: info.pieces(overlappingFile: index))
+        }
+        self.picker = picker
+        self.wantedPieces = wantedPieces
+        wantedBytes = 0
+        verifiedWantedBytes = 0
+        for piece in wantedPieces.setIndices {
+            let length = Int64(info.length(ofPiece: piece))
+            wantedBytes += length
+            if have[piece] { verifiedWantedBytes += length }
+        }
+        state = .downloading
+        logger.info("\(have.cardinality)/\(info.pieceCount) pieces already verified")
+        for peer in peers.values { applyEarlyAvailability(peer); sendOurPiecesAfterMetadata(to: peer) }
+        if picker.isComplete { downloadFinished() }
+    }
+
+    private func sendOurPiecesAfterMetadata(to peer: PeerConnection) {
+        guard let have, !have.isEmpty else { return }
+        for piece in have.setIndices { peer.send(.have(piece: UInt32(piece)), flush: false) }
+        peer.flush()
+    }
+
+    func fileWanted(_ info: TorrentInfo) -> [Bool] {
+        info.files.indices.map { (options.filePriorities[$0] ?? .normal) != .skip }
+    }
+
+    private func anyFileExists(_ info: TorrentInfo) -> Bool {
+        info.files.contains { file in
+            !file.isPadding && FileManager.default.fileExists(atPath: options.outputDirectory + "/" + file.relativePath)
+        }
+    }
+
+    /// Writes a fresh resume snapshot (the journal already holds every verified piece).
+    func saveResume() -> EventLoopFuture<Void> {
+        guard let resume, let have else { return eventLoop.makeSucceededVoidFuture() }
+        return resume.compact(have: have, threadPool: threadPool, on: eventLoop)
+    }
+}

@@ -1,0 +1,83 @@
+import NIOCore
+import TorrentModel
+import Trackers
+
+/// Announcing to trackers on their schedule, and turning answers into peer candidates.
+extension TorrentSession {
+    static let defaultAnnounceInterval: Int64 = 1800
+    static let retryAfterFailure: Int64 = 30
+
+    /// (Re)schedules the next announce; an event other than `.none` replaces a pending plain one.
+    func scheduleAnnounce(after delay: TimeAmount, event: AnnounceEvent? = nil) {
+        guard trackers != nil, !isStopping else { return }
+        if let event { nextAnnounceEvent = event }
+        announceTask?.cancel()
+        announceTask = eventLoop.scheduleTask(in: delay) { self.announceNow() }
+    }
+
+    func makeAnnounceRequest(event: AnnounceEvent) -> AnnounceRequest {
+        let left: Int64
+        if let info, let have {
+            left = max(0, info.totalLength - Int64(have.cardinality) * Int64(info.pieceLength))
+        } else {
+            left = info?.totalLength ?? 1  // Unknown size (magnet): any non-zero value says "leecher".
+        }
+        return AnnounceRequest(infoHash: infoHash, peerID: peerID, port: listenPort,
+                               uploaded: uploadRate.total, downloaded: downloadRate.total,
+                               left: have?.isComplete == true ? 0 : left, event: event, numWant: 200,
+                               key: announceKey)
+    }
+
+    private func announceNow() {
+        guard let trackers, !isStopping else { return }
+        if announcing {
+            // One announce at a time; try again shortly.
+            announceTask = eventLoop.scheduleTask(in: .seconds(1)) { self.announceNow() }
+            return
+        }
+        announcing = true
+        let event = nextAnnounceEvent
+        let request = makeAnnounceRequest(event: event)
+        let loop = eventLoop
+        let promise = loop.makePromise(of: TierAnnounceResult.self)
+        promise.completeWithTask { await trackers.announce(request) }
+        promise.futureResult.whenSuccess { result in
+            self.announcing = false
+            self.announceFinished(result, event: event)
+        }
+    }
+
+    private func announceFinished(_ result: TierAnnounceResult, event: AnnounceEvent) {
+        guard !isStopping else { return }
+        guard let response = result.response else {
+            trackerMessage = result.errors.last.map { "\($0.url): \($0.error)" } ?? "no tracker answered"
+            logger.notice("announce failed: \(trackerMessage ?? "")")
+            scheduleAnnounce(after: .seconds(Self.retryAfterFailure))
+            return
+        }
+        if event == nextAnnounceEvent { nextAnnounceEvent = .none }
+        trackerMessage = response.warning
+        if let external = response.externalIP { lastReportedExternalIP = external }
+        let now = NIODeadline.now()
+        for peer in response.peers { candidates.add(peer, source: .tracker, now: now) }
+        logger.debug("tracker gave \(response.peers.count) peers")
+        connectToCandidates()
+        let interval = Int64(max(response.interval, response.minInterval ?? 0, 15))
+        scheduleAnnounce(after: .seconds(min(interval, Self.defaultAnnounceInterval)))
+    }
+
+    /// Best effort "stopped" announce on shutdown; gives up after two seconds.
+    func announceStopped() -> EventLoopFuture<Void> {
+        guard let trackers, info != nil || !trackerTiers.isEmpty else { return eventLoop.makeSucceededVoidFuture() }
+        let request = makeAnnounceRequest(event: .stopped)
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { _ = await trackers.announce(request) }
+        let done = eventLoop.makePromise(of: Void.self)
+        let timeout = eventLoop.scheduleTask(in: .seconds(2)) { done.succeed(()) }
+        promise.futureResult.whenComplete { _ in
+            timeout.cancel()
+            done.succeed(())
+        }
+        return done.futureResult
+    }
+}

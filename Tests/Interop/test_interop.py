@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""Burrow against real BitTorrent programs from Debian, all on 127.0.0.1.
+
+Each case starts its own opentracker, seeders and one downloader, waits (with hard timeouts) for
+the download, and asserts the downloaded files are byte-identical to the source (SHA-256 of every
+file, and for multi-file torrents the exact set of files, empty ones included). Every process a
+case starts is stopped by pid afterwards and its temp dir removed, pass or fail.
+
+Environment:
+  BURROW_BIN                 the burrow binary (default /work/main/.build/debug/burrow)
+  INTEROP_SUBJECT            client playing Burrow's role: burrow (default), libtorrent, aria2 or
+                             transmission; the others validate the harness itself
+  INTEROP_DOWNLOAD_TIMEOUT   seconds one download may take (default 90)
+  INTEROP_CASE_TIMEOUT       hard limit for one whole case (default 180)
+  INTEROP_KEEP_FAILED=1      keep the temp dir (logs, data) of a failed case
+  CI=true                    a missing tool fails its case instead of skipping it
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import unittest
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from clients import Client, make_client  # noqa: E402
+from harness import (MULTI_FILE, SINGLE_FILE, HarnessError, PayloadSpec, Tracker, Workspace,  # noqa: E402
+                     copy_payload, create_payload, env_seconds, in_ci, make_torrent)
+
+SUBJECT = os.environ.get("INTEROP_SUBJECT", "burrow")
+DOWNLOAD_TIMEOUT = env_seconds("INTEROP_DOWNLOAD_TIMEOUT", 90)
+CASE_TIMEOUT = env_seconds("INTEROP_CASE_TIMEOUT", 180)
+SEEDERS_READY_TIMEOUT = 30.0
+KEEP_FAILED = os.environ.get("INTEROP_KEEP_FAILED") == "1"
+
+
+class CaseTimeout(HarnessError):
+    pass
+
+
+def _case_timed_out(signum, frame):
+    raise CaseTimeout(f"case exceeded INTEROP_CASE_TIMEOUT={CASE_TIMEOUT:.0f}s")
+
+
+class InteropTest(unittest.TestCase):
+    """Cases are named from Burrow's point of view; INTEROP_SUBJECT swaps in another client."""
+
+    def setUp(self) -> None:
+        signal.signal(signal.SIGALRM, _case_timed_out)
+        signal.alarm(int(CASE_TIMEOUT))
+
+    def tearDown(self) -> None:
+        signal.alarm(0)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def clients(self, *labels: str) -> list[Client]:
+        """Fresh clients for this case; a missing program skips the case, or fails it under CI."""
+        clients = [make_client(SUBJECT if label == "subject" else label) for label in labels]
+        missing = sorted({problem for client in clients for problem in client.missing_tools()})
+        if missing:
+            message = "missing: " + "; ".join(missing)
+            if in_ci():
+                self.fail(f"CI=true and a required tool is missing ({message})")
+            self.skipTest(message)
+        return clients
+
+    @contextmanager
+    def workspace(self):
+        ws = Workspace(self._testMethodName)
+        passed = False
+        try:
+            yield ws
+            passed = True
+        except BaseException:
+            print(f"\n===== logs of {self._testMethodName} =====\n{ws.registry.tails()}\n"
+                  f"===== end of logs =====", file=sys.stdout)
+            raise
+        finally:
+            ws.close(keep=KEEP_FAILED and not passed)
+
+    def transfer(self, seeders: list[Client], downloader: Client, spec: PayloadSpec,
+                 tracker_scheme: str = "http", via_magnet: bool = False) -> None:
+        """Seeders (each with its own copy of the data) serve one downloader via one tracker."""
+        with self.workspace() as ws:
+            tracker = Tracker(ws.registry, ws.ports.take(), ws.path("tracker"))
+            announce = tracker.udp_announce if tracker_scheme == "udp" else tracker.http_announce
+            payload = create_payload(spec, ws.path("source"))
+            torrent = make_torrent(payload, announce, ws.root / f"{spec.name}.torrent")
+            self.assertEqual(sorted(path for path, _ in torrent.files), sorted(payload.digests),
+                             "mktorrent's file list differs from the payload")
+            tracker.start([torrent.info_hash_hex])
+
+            out_dir = ws.path("download")
+            source = torrent.magnet(tracker.http_announce) if via_magnet else str(torrent.path)
+
+            def start_seeders() -> list:
+                processes = []
+                for index, seeder in enumerate(seeders):
+                    data = copy_payload(payload, ws.path(f"seed-{index}-{seeder.label}"))
+                    processes.append(seeder.seed(ws, torrent, data.root))
+                tracker.wait_for_seeders(torrent.info_hash_hex, len(seeders), SEEDERS_READY_TIMEOUT,
+                                         processes)
+                return processes
+
+            if downloader.dials_loopback_peers:
+                # Usual order: the downloader's first announce already lists every seeder.
+                seed_processes = start_seeders()
+                download = downloader.download(ws, source, out_dir)
+            else:
+                # The downloader won't dial 127.0.0.1 peers, so it announces first and the
+                # seeders, told of it by the tracker, must connect to it.
+                download = downloader.download(ws, source, out_dir)
+                tracker.wait_for_leechers(torrent.info_hash_hex, 1, SEEDERS_READY_TIMEOUT,
+                                          [download.process])
+                seed_processes = start_seeders()
+            seconds = download.wait_until_complete(payload, DOWNLOAD_TIMEOUT)
+            for process in seed_processes:
+                if process.exited():
+                    raise HarnessError(f"seeder {process.name} died during the transfer "
+                                       f"(status {process.returncode()})\n{process.tail()}")
+            names = "+".join(seeder.label for seeder in seeders)
+            print(f"\n    {downloader.label} <- {names}: {spec.total_size} bytes in {seconds:.1f}s",
+                  end=" ", file=sys.stdout, flush=True)
+
+    # -- 2. Burrow downloads from each reference client, and from all of them at once ----------
+
+    def test_01_burrow_downloads_from_libtorrent(self):
+        seeder, subject = self.clients("libtorrent", "subject")
+        self.transfer([seeder], subject, SINGLE_FILE)
+
+    def test_02_burrow_downloads_from_transmission(self):
+        seeder, subject = self.clients("transmission", "subject")
+        self.transfer([seeder], subject, SINGLE_FILE)
+
+    def test_03_burrow_downloads_from_aria2(self):
+        seeder, subject = self.clients("aria2", "subject")
+        self.transfer([seeder], subject, SINGLE_FILE)
+
+    def test_04_burrow_downloads_from_all_three_at_once(self):
+        *seeders, subject = self.clients("libtorrent", "transmission", "aria2", "subject")
+        self.transfer(seeders, subject, MULTI_FILE)
+
+    # -- 3. Each reference client downloads from a Burrow seeder ---------------------------------
+
+    def test_05_libtorrent_downloads_from_burrow(self):
+        subject, downloader = self.clients("subject", "libtorrent")
+        self.transfer([subject], downloader, SINGLE_FILE)
+
+    def test_06_transmission_downloads_from_burrow(self):
+        subject, downloader = self.clients("subject", "transmission")
+        self.transfer([subject], downloader, SINGLE_FILE)
+
+    def test_07_aria2_downloads_from_burrow(self):
+        subject, downloader = self.clients("subject", "aria2")
+        self.transfer([subject], downloader, SINGLE_FILE)
+
+    # -- 4. Magnet link: metadata over BEP 9, then the data -----------------------------------
+
+    def test_08_burrow_downloads_magnet_from_libtorrent(self):
+        seeder, subject = self.clients("libtorrent", "subject")
+        self.transfer([seeder], subject, MULTI_FILE, via_magnet=True)
+
+    def test_09_burrow_downloads_magnet_from_transmission(self):
+        seeder, subject = self.clients("transmission", "subject")
+        self.transfer([seeder], subject, SINGLE_FILE, via_magnet=True)
+
+    # -- 5. Multi-file torrent: nested folders, an empty file, a short last piece --------------
+
+    def test_10_burrow_downloads_multifile_from_libtorrent(self):
+        seeder, subject = self.clients("libtorrent", "subject")
+        self.transfer([seeder], subject, MULTI_FILE)
+
+    def test_11_burrow_downloads_multifile_from_aria2(self):
+        seeder, subject = self.clients("aria2", "subject")
+        self.transfer([seeder], subject, MULTI_FILE)
+
+    def test_12_libtorrent_downloads_multifile_from_burrow(self):
+        subject, downloader = self.clients("subject", "libtorrent")
+        self.transfer([subject], downloader, MULTI_FILE)
+
+    def test_13_transmission_downloads_multifile_from_burrow(self):
+        subject, downloader = self.clients("subject", "transmission")
+        self.transfer([subject], downloader, MULTI_FILE)
+
+    def test_14_aria2_downloads_multifile_from_burrow(self):
+        subject, downloader = self.clients("subject", "aria2")
+        self.transfer([subject], downloader, MULTI_FILE)
+
+    # -- 6. A torrent whose only tracker is UDP (BEP 15) ---------------------------------------
+
+    def test_15_burrow_downloads_from_libtorrent_via_udp_tracker(self):
+        seeder, subject = self.clients("libtorrent", "subject")
+        self.transfer([seeder], subject, SINGLE_FILE, tracker_scheme="udp")
+
+    def test_16_libtorrent_downloads_from_burrow_via_udp_tracker(self):
+        subject, downloader = self.clients("subject", "libtorrent")
+        self.transfer([subject], downloader, SINGLE_FILE, tracker_scheme="udp")
+
+
+def _stop_on_signal(signum, frame):
+    # Turned into an exception so every case's cleanup (stopping processes, removing dirs) runs.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-k", action="append", default=[],
+                        help="only cases whose name contains this substring (repeatable)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+
+    loader = unittest.TestLoader()
+    if args.k:
+        loader.testNamePatterns = [f"*{pattern}*" for pattern in args.k]
+    suite = loader.loadTestsFromTestCase(InteropTest)
+    print(f"interop suite: subject={SUBJECT}"
+          + (f" ({make_client('burrow').binary})" if SUBJECT == "burrow" else "")
+          + f", {suite.countTestCases()} cases, CI={'true' if in_ci() else 'false'}", flush=True)
+    started = time.monotonic()
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+
+    failed = [test.id().rsplit(".", 1)[-1] for test, _ in result.failures + result.errors]
+    skipped = [(test.id().rsplit(".", 1)[-1], reason) for test, reason in result.skipped]
+    passed = result.testsRun - len(failed) - len(skipped)
+    print("\n==================== interop summary ====================")
+    print(f"subject: {SUBJECT}   time: {time.monotonic() - started:.0f}s")
+    print(f"passed: {passed}   failed: {len(failed)}   skipped: {len(skipped)}   total: {result.testsRun}")
+    for name in failed:
+        print(f"  FAILED  {name}")
+    for name, reason in skipped:
+        print(f"  SKIPPED {name}: {reason}")
+    ok = result.wasSuccessful() and result.testsRun > 0
+    print("RESULT: " + ("PASS" if ok else "FAIL"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

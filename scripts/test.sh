@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Burrow's whole test run: unit tests (swift test), then the interop suite against real clients.
+# Usage: scripts/test.sh            (as root: installs missing Debian packages first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/opt/swift/usr/bin:$PATH
+if [ "$(id -u)" = 0 ]; then scripts/install-deps.sh; fi
+
+echo "== build"
+log=$(mktemp)
+if ! swift build --build-tests >"$log" 2>&1; then
+  grep -E "error:" "$log" | head -50 || tail -50 "$log"
+  echo "build failed"; exit 1
+fi
+# Burrow builds without warnings: any warning in our own sources fails the run.
+if grep -E "^$PWD/(Sources|Tests)/.*warning:" "$log"; then echo "warnings in Burrow's sources"; exit 1; fi
+rm -f "$log"
+
+echo "== unit tests"
+swift test --skip-build
+
+echo "== interop suite (real peers: opentracker, libtorrent, transmission, aria2)"
+BURROW_BIN="$PWD/.build/debug/burrow" Tests/Interop/run.sh
