@@ -102,6 +102,7 @@ let package = Package(
         .testTarget(
             name: "TrackersTests",
             dependencies: ["Trackers", "Sockets", "TorrentModel", "Bencode",
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio")],
@@ -117,6 +118,7 @@ let package = Package(
         .testTarget(
             name: "EngineTests",
             dependencies: ["Engine", "TorrentModel", "Storage", "PeerWire", "Sockets",
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),

@@ -66,6 +66,8 @@ class Client:
     dials_loopback_peers = True
     # False for a client that never creates zero-length files of a multi-file torrent.
     creates_empty_files = True
+    # Why this client cannot use a UDP tracker in the suite's setup, or None if it can.
+    udp_tracker_unsupported: str | None = None
 
     def missing_tools(self) -> list[str]:
         """Human-readable descriptions of what is needed but absent."""
@@ -115,6 +117,7 @@ class LibtorrentClient(Client):
 
 class Aria2Client(Client):
     label = "aria2"
+    udp_tracker_unsupported = "aria2 talks to UDP trackers only through its DHT socket, and DHT is off"
 
     def missing_tools(self):
         return missing_executables("aria2c")

@@ -117,6 +117,7 @@ def _interrupt(signum, frame):
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _interrupt)  # unwind so the Lab tears itself down
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         sys.exit(main())
     except KeyboardInterrupt:

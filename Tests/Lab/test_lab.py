@@ -172,69 +172,72 @@ def run_scenario(scenario: Scenario, kind: str, root: Path, keep: bool) -> tuple
     work.mkdir(parents=True, exist_ok=True)
     info: dict = {"client": kind, "work_dir": str(work)}
     checks: list[Check] = []
-    with L.Lab(work, wireguard=scenario.wireguard_at_start, seeder_rate=SEEDER_RATE) as lab:
-        torrent = L.make_payload_torrent(work, f"{scenario.name}.bin", scenario.size_mib * L.MIB)
-        lab.add_torrent(torrent)
-        client = ClientRun(kind, lab, torrent, work / "download", list(scenario.bind))
-        ctx = ScenarioContext(lab, client)
-        restored = scenario.act(ctx)
-        info["action_at_bytes"] = client.bytes_between(0, ctx.notes["down_at"])
-        ending = client.wait_finished(STALL_TIMEOUT, overall_timeout=300)
-        info["ending"] = ending
-        info["seconds"] = round(time.monotonic() - client.started, 1)
-        capture = lab.stop_capture()
-        info.update({k: v for k, v in ctx.notes.items() if k != "down_at"})
+    try:
+        with L.Lab(work, wireguard=scenario.wireguard_at_start, seeder_rate=SEEDER_RATE) as lab:
+            torrent = L.make_payload_torrent(work, f"{scenario.name}.bin", scenario.size_mib * L.MIB)
+            lab.add_torrent(torrent)
+            client = ClientRun(kind, lab, torrent, work / "download", list(scenario.bind))
+            ctx = ScenarioContext(lab, client)
+            restored = scenario.act(ctx)
+            info["action_at_bytes"] = client.bytes_between(0, ctx.notes["down_at"])
+            ending = client.wait_finished(STALL_TIMEOUT, overall_timeout=300)
+            info["ending"] = ending
+            info["seconds"] = round(time.monotonic() - client.started, 1)
+            capture = lab.stop_capture()
+            info.update({k: v for k, v in ctx.notes.items() if k != "down_at"})
 
-        # resume
-        by_progress = client.progress_resume_after(restored)
-        by_log = client.event_after(restored, ("tunnel up", "resumed"))
-        by_traffic = lab.meter.first_flow_after(restored, scenario.bind[0] if len(scenario.bind) == 1 else L.WG_IF)
-        info["resume_progress_s"] = None if by_progress is None else round(by_progress, 2)
-        info["resume_log_s"] = None if by_log is None else round(by_log[0], 2)
-        info["resume_tunnel_traffic_s"] = None if by_traffic is None else round(by_traffic, 2)
-        candidates = [value for value in (by_progress, by_log and by_log[0], by_traffic) if value is not None]
-        if by_progress is None:
-            checks.append(Check("resume", False, f"progress never increased after the tunnel was restored "
-                                f"({ending}); tunnel traffic after restore: {info['resume_tunnel_traffic_s']}"))
-        else:
-            best = min(candidates)
-            checks.append(Check("resume", best <= RESUME_LIMIT,
-                                f"{best:.2f}s (progress line {by_progress:.2f}s, log line "
-                                f"{info['resume_log_s']}, 256 KiB through the tunnel "
-                                f"{info['resume_tunnel_traffic_s']}; limit {RESUME_LIMIT}s)"))
+            # resume
+            by_progress = client.progress_resume_after(restored)
+            by_log = client.event_after(restored, ("tunnel up", "resumed"))
+            by_traffic = lab.meter.first_flow_after(restored, scenario.bind[0] if len(scenario.bind) == 1 else L.WG_IF)
+            info["resume_progress_s"] = None if by_progress is None else round(by_progress, 2)
+            info["resume_log_s"] = None if by_log is None else round(by_log[0], 2)
+            info["resume_tunnel_traffic_s"] = None if by_traffic is None else round(by_traffic, 2)
+            candidates = [value for value in (by_progress, by_log and by_log[0], by_traffic) if value is not None]
+            if by_progress is None:
+                checks.append(Check("resume", False, f"progress never increased after the tunnel was restored "
+                                    f"({ending}); tunnel traffic after restore: {info['resume_tunnel_traffic_s']}"))
+            else:
+                best = min(candidates)
+                checks.append(Check("resume", best <= RESUME_LIMIT,
+                                    f"{best:.2f}s (progress line {by_progress:.2f}s, log line "
+                                    f"{info['resume_log_s']}, 256 KiB through the tunnel "
+                                    f"{info['resume_tunnel_traffic_s']}; limit {RESUME_LIMIT}s)"))
 
-        # leaks on the clear wire
-        info["capture"] = dict(capture.counts)
-        checks.append(Check("clear-leaks", not capture.leaks,
-                            "none" if not capture.leaks else capture.describe()))
-        clear_server = lab.clear_dns_queries()
-        dns_ok = not capture.dns_queries and not clear_server
-        detail = "none" if dns_ok else (
-            f"{len(capture.dns_queries)} DNS queries on clear0, {len(clear_server)} at the clear DNS server: "
-            + "; ".join([p.summary for p in capture.dns_queries[:5]] + clear_server[:3]))
-        checks.append(Check("clear-dns", dns_ok, detail))
+            # leaks on the clear wire
+            info["capture"] = dict(capture.counts)
+            checks.append(Check("clear-leaks", not capture.leaks,
+                                "none" if not capture.leaks else capture.describe()))
+            clear_server = lab.clear_dns_queries()
+            dns_ok = not capture.dns_queries and not clear_server
+            detail = "none" if dns_ok else (
+                f"{len(capture.dns_queries)} DNS queries on clear0, {len(clear_server)} at the clear DNS server: "
+                + "; ".join([p.summary for p in capture.dns_queries[:5]] + clear_server[:3]))
+            checks.append(Check("clear-dns", dns_ok, detail))
 
-        # what the seeders saw
-        seen = lab.peers_seen(torrent)
-        addresses = set().union(*seen.values()) if seen else set()
-        foreign = sorted(addresses - L.TUNNEL_ADDRESSES - set(L.SEEDER_IPS))
-        info["seeders_saw"] = sorted(addresses - set(L.SEEDER_IPS))
-        checks.append(Check("seeders", not foreign,
-                            f"saw {info['seeders_saw']}" + (f"; NOT tunnel addresses: {foreign}" if foreign else "")))
+            # what the seeders saw
+            seen = lab.peers_seen(torrent)
+            addresses = set().union(*seen.values()) if seen else set()
+            foreign = sorted(addresses - L.TUNNEL_ADDRESSES - set(L.SEEDER_IPS))
+            info["seeders_saw"] = sorted(addresses - set(L.SEEDER_IPS))
+            checks.append(Check("seeders", not foreign,
+                                f"saw {info['seeders_saw']}" + (f"; NOT tunnel addresses: {foreign}" if foreign else "")))
 
-        # the file
-        path = client.downloaded_path()
-        exit_ok = client.process.popen.returncode == 0
-        if path.is_file() and path.stat().st_size == torrent.size and L.sha256_file(path) == torrent.sha256:
-            checks.append(Check("complete", exit_ok, f"byte-identical; {ending}"))
-        else:
-            size = path.stat().st_size if path.exists() else None
-            checks.append(Check("complete", False, f"{path} is not the seeded file (size {size} of "
-                                f"{torrent.size}, sha256 differs); {ending}"))
-        info["events"] = [f"{when - client.started:.3f}s {name}" for when, name, _ in client.events][:20]
-        lab.stop_seeders()
+            # the file
+            path = client.downloaded_path()
+            exit_ok = client.process.popen.returncode == 0
+            if path.is_file() and path.stat().st_size == torrent.size and L.sha256_file(path) == torrent.sha256:
+                checks.append(Check("complete", exit_ok, f"byte-identical; {ending}"))
+            else:
+                size = path.stat().st_size if path.exists() else None
+                checks.append(Check("complete", False, f"{path} is not the seeded file (size {size} of "
+                                    f"{torrent.size}, sha256 differs); {ending}"))
+            info["events"] = [f"{when - client.started:.3f}s {name}" for when, name, _ in client.events][:20]
+            lab.stop_seeders()
+    finally:
+        # The payloads are large; whatever happened, keep only logs and captures unless --keep.
         if not keep:
-            torrent.data_path.unlink(missing_ok=True)
+            shutil.rmtree(work / "data", ignore_errors=True)
             shutil.rmtree(work / "download", ignore_errors=True)
     return checks, info
 
@@ -270,7 +273,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix=f"burrow-lab-{kind}-", dir=os.environ.get("LAB_WORK")))
     print(f"tunnel lab: client {kind}, {len(selected)} scenarios, work dir {root}", flush=True)
     results = {}
-    failed = 0
+    failed = skipped = 0
     for scenario in selected:
         print(f"\n=== {scenario.name}: {scenario.description}", flush=True)
         started = time.monotonic()
@@ -282,6 +285,7 @@ def main() -> int:
                 failed += 1
             else:
                 print(f"SKIP {scenario.name} ({kind}): {reason}")
+                skipped += 1
             results[scenario.name] = {"skipped": str(reason)}
             continue
         except L.LabError as error:
@@ -303,8 +307,8 @@ def main() -> int:
         print(f"{'PASS' if passed else 'FAIL'} {scenario.name} ({time.monotonic() - started:.0f}s)", flush=True)
         results[scenario.name] = {"passed": passed, "checks": [c.__dict__ for c in checks], "info": info}
     (root / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"\n{len(selected) - failed}/{len(selected)} scenarios passed (client {kind}); results in "
-          f"{root / 'results.json'}")
+    print(f"\n{len(selected) - failed - skipped}/{len(selected)} scenarios passed, {failed} failed, "
+          f"{skipped} skipped (client {kind}); results in {root / 'results.json'}")
     return 1 if failed else 0
 
 
@@ -315,6 +319,7 @@ def _interrupt(signum, frame):
 if __name__ == "__main__":
     # SIGTERM (e.g. from run.sh's timeout) unwinds like Ctrl-C, so every Lab tears itself down.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         sys.exit(main())
     except KeyboardInterrupt:

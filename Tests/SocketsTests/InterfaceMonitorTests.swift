@@ -82,7 +82,9 @@ final class EventRecorder: Sendable {
 
     func record(_ event: InterfaceEvent) {
         box.withLockedValue { $0.append(event) }
-        let name = Thread.current.name ?? "?"
+        var buffer = [CChar](repeating: 0, count: 32)
+        _ = pthread_getname_np(pthread_self(), &buffer, buffer.count)
+        let name = String(cString: buffer)
         threads.withLockedValue { _ = $0.insert(name) }
     }
 
@@ -165,7 +167,7 @@ struct InterfaceMonitorTests {
             if case .linkDown(let s, .removed) = $0 { s.name == "bw-test0" } else { false }
         }
         #expect(!monitor.snapshot().contains { $0.name == "bw-test0" })
-        #expect(recorder.threadNames.contains("burrow-interface-monitor"))
+        #expect(recorder.threadNames.contains(InterfaceMonitor.threadName))
         // Timestamps are monotonic in delivery order.
         let stamps = recorder.events.dropFirst().map(\.timestamp)
         #expect(zip(stamps, stamps.dropFirst()).allSatisfy { $0 <= $1 })
@@ -235,6 +237,8 @@ struct InterfaceMonitorTests {
         #expect(!listeners.isEmpty)
         try RootTests.ip("link", "set", try #require(test.peer), "down")
         for listener in listeners { try await listener.closeFuture.get() }
+        // The closes complete on the event loop, possibly before the monitor thread records the kill.
+        for _ in 0..<100 where tunnel.lastKill == nil { try await Task.sleep(for: .milliseconds(5)) }
         let kill = try #require(tunnel.lastKill)
         #expect(kill.interface == "bw-test3" && kill.reason == "carrier lost")
         #expect(!tunnel.availability.isAvailable)

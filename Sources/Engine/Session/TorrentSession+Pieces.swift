@@ -95,6 +95,7 @@ extension TorrentSession {
     func pieceVerified(_ piece: Int) {
         guard let info, have?[piece] == false else { return }
         have![piece] = true
+        verifiedThisSession += 1
         picker?.pieceVerified(piece)
         if wantedPieces?[piece] == true { verifiedWantedBytes += Int64(info.length(ofPiece: piece)) }
         // The journal entry is what makes this piece survive a kill. It is one small append, done
@@ -121,7 +122,8 @@ extension TorrentSession {
         logger.info("download complete: \(have.cardinality)/\(have.count) pieces")
         let wantSeeding = options.seed && have.isComplete && !seedRatioReached
         state = wantSeeding ? .seeding : .complete
-        if have.isComplete { scheduleAnnounce(after: .zero, event: .completed) }
+        // BEP 3: "completed" is sent when a download finishes, not when a seed starts with the data.
+        if have.isComplete && verifiedThisSession > 0 { scheduleAnnounce(after: .zero, event: .completed) }
         let synced = storage?.sync(on: eventLoop) ?? eventLoop.makeSucceededVoidFuture()
         synced.flatMap { self.saveResume() }.whenComplete { _ in
             if !wantSeeding {

@@ -49,6 +49,13 @@ extension TorrentSession {
 
     private func announceFinished(_ result: TierAnnounceResult, event: AnnounceEvent) {
         guard !isStopping else { return }
+        if case .deferred(_, let until) = result {
+            // Too soon for the tracker's min interval: come back when it allows.
+            let wait = ContinuousClock.now.duration(to: until)
+            scheduleAnnounce(after: max(.seconds(1), .nanoseconds(Int64(wait.components.seconds) * 1_000_000_000
+                                                                   + wait.components.attoseconds / 1_000_000_000)))
+            return
+        }
         guard let response = result.response else {
             trackerMessage = result.errors.last.map { "\($0.url): \($0.error)" } ?? "no tracker answered"
             logger.notice("announce failed: \(trackerMessage ?? "")")

@@ -48,6 +48,8 @@ final class TorrentSession: @unchecked Sendable {
     var wantedBytes: Int64 = 0
     var verifiedWantedBytes: Int64 = 0
     var hashFailures = 0
+    /// Pieces verified by downloading in this run (not found on disk at start).
+    var verifiedThisSession = 0
 
     // MARK: Peers
     var peers: [Int: PeerConnection] = [:]

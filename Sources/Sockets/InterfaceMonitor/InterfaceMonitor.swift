@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -41,6 +46,9 @@ public final class InterfaceMonitor: InterfaceEventSource, Sendable {
     /// Large enough for any rtnetlink datagram (dumps use up to 32 KiB per message batch).
     private static let receiveBufferSize = 64 * 1024
 
+    /// Linux limits thread names to 15 bytes.
+    public static let threadName = "burrow-ifmon"
+
     public init() {}
 
     /// Opens the kernel socket, reads the current table, delivers it as `.resync(_, reason: .initial)` on the
@@ -64,9 +72,20 @@ public final class InterfaceMonitor: InterfaceEventSource, Sendable {
         }
         let exited = ConditionLock(value: false)
         let thread = Thread { [self] in
+            // Named from inside, at the OS level (Foundation's Thread.name does not reliably reach it on Linux),
+            // so the thread is recognisable in debuggers, `top -H` and crash reports.
+            #if os(Linux)
+            // Glibc's module does not export pthread_setname_np; the kernel takes the name here.
+            let comm = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+            if comm >= 0 {
+                _ = Self.threadName.withCString { write(comm, $0, strlen($0)) }
+                _ = Glibc.close(comm)
+            }
+            #elseif os(macOS)
+            _ = pthread_setname_np(Self.threadName)
+            #endif
             self.run(channel: channel, handler: handler, exited: exited)
         }
-        thread.name = "burrow-interface-monitor"
         state.withLockedValue { state in
             state.table = table
             state.stopRequested = false

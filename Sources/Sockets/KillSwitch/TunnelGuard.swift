@@ -193,10 +193,10 @@ public final class TunnelGuard: Sendable {
         let availability: TunnelAvailability
         if !current.isEmpty {
             availability = .available(interfaces: current, changed: changed)
-        } else if case .unavailable = state.availability, decision.losses.isEmpty {
-            availability = state.availability  // still down; keep the original cause and time
         } else if let loss = decision.losses.last {
             availability = .unavailable(lost: loss.name, reason: loss.reason, since: event.timestamp)
+        } else if case .unavailable = state.availability, !isInitial(event), !isFailure(event) {
+            availability = state.availability  // still down; keep the original cause and time
         } else {
             availability = .unavailable(
                 lost: Self.patternList(policy),
@@ -205,12 +205,24 @@ public final class TunnelGuard: Sendable {
                     : "no interface allowed by the policy (\(policy)) is up with a usable address",
                 since: event.timestamp)
         }
-        if availability != state.availability || isInitial(event) {
+        let differs: Bool
+        switch (availability, state.availability) {
+        case (.available(let now, _), .available(let before, _)):
+            differs = now != before || !changed.isEmpty
+        default:
+            differs = availability != state.availability
+        }
+        if differs || isInitial(event) {
             state.availability = availability
             decision.availability = availability
             decision.subscribers = Array(state.subscribers.sorted { $0.key < $1.key }.map(\.value))
         }
         return decision
+    }
+
+    private func isFailure(_ event: InterfaceEvent) -> Bool {
+        if case .failed = event.change { return true }
+        return false
     }
 
     private func isInitial(_ event: InterfaceEvent) -> Bool {
