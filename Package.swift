@@ -87,6 +87,7 @@ let package = Package(
             name: "BurrowCLI",
             dependencies: [
                 "Engine", "TorrentModel", "Sockets",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

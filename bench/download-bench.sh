@@ -15,7 +15,7 @@
 # clients; the page cache is NOT dropped (not reliably possible here), so all clients read the
 # seeders' data from a warm cache. Everything shares the host's cores, seeders included.
 #
-# Env: BURROW_BIN (default /work/main/.build/release/burrow).
+# Env: BURROW_BIN (default /work/main/.build/release/burrow, else .build-release/release/burrow).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,6 +24,9 @@ python=/usr/bin/python3
 lt_peer="$repo/Tests/Interop/lt_peer.py"
 helper="$here/bench_helper.py"
 burrow_bin="${BURROW_BIN:-/work/main/.build/release/burrow}"
+if [[ -z "${BURROW_BIN:-}" && ! -x "$burrow_bin" && -x "$repo/.build-release/release/burrow" ]]; then
+    burrow_bin="$repo/.build-release/release/burrow"   # the lead's separate release scratch path
+fi
 
 only="burrow,lt,aria2"
 size_mib=1024
@@ -104,6 +107,7 @@ log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 # --- data and torrent ---------------------------------------------------------------------------
 name="bench-${size_mib}MiB.bin"
 mkdir -p "$work/data" "$work/tracker" "$work/logs"
+if [[ ",$only," == *,burrow,* ]]; then log "burrow binary: $burrow_bin"; fi
 log "creating ${size_mib} MiB of random data"
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/data/$name"
 source_sha="$(sha256sum "$work/data/$name" | cut -d' ' -f1)"

@@ -3,6 +3,7 @@ import Dispatch
 import Engine
 import Foundation
 import Logging
+import NIOCore
 import Sockets
 import TorrentModel
 
@@ -22,6 +23,10 @@ struct Download: AsyncParsableCommand {
 
     @Flag(help: "Use any interface (no binding). Your real address may leak; every progress line warns.")
     var allowUnbound = false
+
+    @Option(help: ArgumentHelp("DNS servers to use, reached through the tunnel (default: resolv.conf's).",
+                               valueName: "ip[,ip...]"))
+    var dns: String?
 
     @Option(help: "Listen port, shared by all bound interfaces.")
     var port: Int = 6881
@@ -76,8 +81,21 @@ struct Download: AsyncParsableCommand {
         if let seedRatio, seedRatio <= 0 { throw ValidationError("--seed-ratio must be positive") }
         if let maxDownload, maxDownload <= 0 { throw ValidationError("--max-download must be positive") }
         if let maxUpload, maxUpload <= 0 { throw ValidationError("--max-upload must be positive") }
+        for server in dnsServers() where server == nil {
+            throw ValidationError("--dns: \(dns ?? ""): expected numeric IP addresses, comma-separated")
+        }
         for text in peer where PeerAddress(parsing: text) == nil {
             throw ValidationError("--peer \(text): expected ip:port or [ipv6]:port")
+        }
+    }
+
+    /// nil entries are invalid addresses (reported by `validate`).
+    private func dnsServers() -> [SocketAddress?] {
+        guard let dns else { return [] }
+        return dns.split(separator: ",").map { text in
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let bare = trimmed.hasPrefix("[") ? String(trimmed.dropFirst().dropLast()) : trimmed
+            return try? SocketAddress(ipAddress: bare, port: 53)
         }
     }
 
@@ -130,7 +148,8 @@ struct Download: AsyncParsableCommand {
             downloadRateLimit: maxDownload.map { $0 * 1024 }, uploadRateLimit: maxUpload.map { $0 * 1024 },
             extraPeers: extraPeers)
 
-        let client = BurrowClient(configuration: ClientConfiguration(networkPolicy: policy, listenPort: port), logger: logger)
+        let configuration = ClientConfiguration(networkPolicy: policy, listenPort: port, dnsServers: dnsServers().compactMap { $0 })
+        let client = BurrowClient(configuration: configuration, logger: logger)
         let reporter = ProgressReporter(isTerminal: isTerminal, unbound: policy == .unbound)
         let outcome: Outcome
         do {

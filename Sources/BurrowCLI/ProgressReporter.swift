@@ -28,6 +28,7 @@ final class ProgressReporter: Sendable {
     func render(_ s: TorrentStatus) -> String {
         let percent = String(format1: s.fractionDone * 100) + "%"
         var parts: [String] = []
+        if let waiting = s.waitingForTunnel { parts.append("waiting for tunnel: \(waiting)") }
         switch s.state {
         case .fetchingMetadata: parts.append("fetching metadata")
         case .checking(let done, let total): parts.append("checking \(done)/\(total)")

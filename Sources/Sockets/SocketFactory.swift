@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -18,12 +23,37 @@ public final class SocketFactory: Sendable {
     /// keyed by its ObjectIdentifier, with the interface it is pinned to (nil when unbound).
     private let liveChannels = NIOLockedValueBox<[ObjectIdentifier: (channel: any Channel, interface: String?)]>([:])
     private let isHalted = NIOLockedValueBox(false)
+    /// Where usable interfaces come from: the tunnel guard once it runs (event-driven), else getifaddrs.
+    private let interfaceSource = NIOLockedValueBox<(@Sendable () -> [UsableInterface])?>(nil)
+    /// The DNS stub used for every name lookup (never the system resolver when bound).
+    private let dnsResolver = NIOLockedValueBox<DNSResolver?>(nil)
 
     public init(policy: NetworkPolicy, group: any EventLoopGroup, threadPool: NIOThreadPool, logger: Logger) {
         self.policy = policy
         self.group = group
         self.threadPool = threadPool
         self.logger = logger
+    }
+
+    /// Makes the tunnel guard the source of truth for which interfaces sockets may be pinned to.
+    public func useInterfaces(from source: @escaping @Sendable () -> [UsableInterface]) {
+        interfaceSource.withLockedValue { $0 = source }
+    }
+
+    /// Resolves names with these DNS servers, over sockets from this factory (so through the tunnel).
+    public func useDNSServers(_ servers: [SocketAddress]) {
+        dnsResolver.withLockedValue { $0 = DNSResolver(servers: servers, sockets: self) }
+    }
+
+    /// The allowed interfaces usable right now.
+    public func usableInterfaces() throws -> [UsableInterface] {
+        if let source = interfaceSource.withLockedValue({ $0 }) { return source() }
+        return try InterfaceTable.usable(under: policy)
+    }
+
+    /// The interface a live channel of this factory is pinned to (nil when unbound or unknown).
+    public func interface(of channel: any Channel) -> String? {
+        liveChannels.withLockedValue { $0[ObjectIdentifier(channel)]?.interface }
     }
 
     // MARK: - TCP out
@@ -38,28 +68,32 @@ public final class SocketFactory: Sendable {
         let loop = eventLoop ?? group.next()
         let pin: Pin?
         do { pin = try self.pin(forRemote: address) } catch { return loop.makeFailedFuture(error) }
+        // Tracked from creation, so that a kill switch also aborts connects still in progress.
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelInitializer(initializer)
+            .channelInitializer { channel in
+                self.track(channel, interface: pin?.interface.name).flatMap { initializer($0) }
+            }
         if let pin {
             bootstrap = bootstrap
                 .channelOption(InterfacePinning.option(ipv6: pin.ipv6), value: SocketOptionValue(pin.interface.index))
                 .bind(to: pin.source)
         }
-        return bootstrap.connect(to: address).flatMap { channel in
-            self.track(channel, interface: pin?.interface.name)
-        }
+        return bootstrap.connect(to: address)
     }
 
     // MARK: - TCP in
 
     /// Listens on `port` on every allowed interface address (one listener per address, all on the same
     /// port). With `.unbound`, listens on the IPv4 and IPv6 wildcards.
+    /// With `onlyInterfaces`, listens only on those of the usable interfaces (used when a tunnel comes
+    /// back); without, on all of them, and an empty result is an error.
     public func listenTCP(
         port: Int,
         on eventLoop: (any EventLoop)? = nil,
+        onlyInterfaces: Set<String>? = nil,
         childInitializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
     ) -> EventLoopFuture<[any Channel]> {
         let loop = eventLoop ?? group.next()
@@ -68,8 +102,12 @@ public final class SocketFactory: Sendable {
         case .unbound:
             targets = [(try! SocketAddress(ipAddress: "0.0.0.0", port: port), nil)]
         case .bound:
-            let interfaces: [UsableInterface]
-            do { interfaces = try InterfaceTable.usable(under: policy) } catch { return loop.makeFailedFuture(error) }
+            var interfaces: [UsableInterface]
+            do { interfaces = try usableInterfaces() } catch { return loop.makeFailedFuture(error) }
+            if let onlyInterfaces {
+                interfaces = interfaces.filter { onlyInterfaces.contains($0.name) }
+                if interfaces.isEmpty { return loop.makeSucceededFuture([]) }
+            }
             for interface in interfaces {
                 for ipv6 in [false, true] {
                     if var source = interface.firstAddress(ipv6: ipv6) {
@@ -117,7 +155,9 @@ public final class SocketFactory: Sendable {
         let loop = eventLoop ?? group.next()
         let pin: Pin?
         do { pin = try self.pin(forRemote: remote) } catch { return loop.makeFailedFuture(error) }
-        var bootstrap = DatagramBootstrap(group: loop).channelInitializer(initializer)
+        var bootstrap = DatagramBootstrap(group: loop).channelInitializer { channel in
+            self.track(channel, interface: pin?.interface.name).flatMap { initializer($0) }
+        }
         let source: SocketAddress
         if let pin {
             bootstrap = bootstrap.channelOption(
@@ -126,7 +166,7 @@ public final class SocketFactory: Sendable {
         } else {
             source = try! SocketAddress(ipAddress: remote.protocol == .inet6 ? "::" : "0.0.0.0", port: 0)
         }
-        return bootstrap.bind(to: source).flatMap { self.track($0, interface: pin?.interface.name) }
+        return bootstrap.bind(to: source)
     }
 
     // MARK: - Names
@@ -138,23 +178,58 @@ public final class SocketFactory: Sendable {
             return loop.makeSucceededFuture([numeric])
         }
         if isHalted.withLockedValue({ $0 }) { return loop.makeFailedFuture(SocketSeamError.halted) }
-        return threadPool.runIfActive(eventLoop: loop) {
-            try SystemResolver.resolve(host: host, port: port)
+        if let resolver = dnsResolver.withLockedValue({ $0 }) {
+            return resolver.resolve(host: host, port: port, on: loop)
+        }
+        switch policy {
+        case .bound:
+            // The system resolver would pick its own route, around the tunnel: never use it when bound.
+            do {
+                let resolver = try DNSResolver(resolvConfAt: "/etc/resolv.conf", sockets: self)
+                dnsResolver.withLockedValue { $0 = resolver }
+                return resolver.resolve(host: host, port: port, on: loop)
+            } catch {
+                return loop.makeFailedFuture(SocketSeamError.resolutionFailed(
+                    host: host, reason: "no DNS server configured (\(error)); pass --dns with a server inside the tunnel"))
+            }
+        case .unbound:
+            return threadPool.runIfActive(eventLoop: loop) {
+                try SystemResolver.resolve(host: host, port: port)
+            }
         }
     }
 
     // MARK: - Kill switch hooks
 
     /// Closes every live socket now. Later operations still work unless `halt()` was called.
-    public func closeAll() {
-        let channels = liveChannels.withLockedValue { $0.values.map(\.channel) }
-        for channel in channels { channel.close(mode: .all, promise: nil) }
+    @discardableResult
+    public func closeAll() -> SocketsClosing {
+        abort(liveChannels.withLockedValue { $0.values.map(\.channel) })
     }
 
-    /// Closes every live socket pinned to `interface`.
-    public func closeAll(onInterface interface: String) {
-        let channels = liveChannels.withLockedValue { $0.values.filter { $0.interface == interface }.map(\.channel) }
-        for channel in channels { channel.close(mode: .all, promise: nil) }
+    /// Aborts every live socket pinned to `interface` (the kill switch). Safe from any thread.
+    @discardableResult
+    public func closeAll(onInterface interface: String) -> SocketsClosing {
+        abort(liveChannels.withLockedValue { $0.values.filter { $0.interface == interface }.map(\.channel) })
+    }
+
+    /// Abortive close: SO_LINGER 0 makes the kernel drop unsent data and send RST instead of lingering
+    /// in FIN_WAIT with queued bytes for a path that no longer exists.
+    private func abort(_ channels: [any Channel]) -> SocketsClosing {
+        var futures: [EventLoopFuture<Void>] = []
+        for channel in channels {
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            channel.eventLoop.execute {
+                if channel.isActive, let options = channel as? any SocketOptionProvider {
+                    _ = options.setSoLinger(linger(l_onoff: 1, l_linger: 0))  // Synchronous on the channel's loop.
+                }
+                channel.close(mode: .all, promise: nil)
+                promise.succeed(())
+            }
+            futures.append(promise.futureResult)
+        }
+        let all = EventLoopFuture.andAllComplete(futures, on: group.next())
+        return SocketsClosing(count: channels.count, done: all)
     }
 
     /// Refuses all new sockets and closes the live ones (program exit).
@@ -178,7 +253,7 @@ public final class SocketFactory: Sendable {
         if isHalted.withLockedValue({ $0 }) { throw SocketSeamError.halted }
         guard case .bound = policy else { return nil }
         let ipv6 = remote.protocol == .inet6
-        for interface in try InterfaceTable.usable(under: policy) {
+        for interface in try usableInterfaces() {
             if let source = interface.firstAddress(ipv6: ipv6) {
                 return Pin(interface: interface, source: source, ipv6: ipv6)
             }
@@ -197,9 +272,23 @@ public final class SocketFactory: Sendable {
             channel.close(mode: .all, promise: nil)
             return channel.eventLoop.makeFailedFuture(SocketSeamError.halted)
         }
+        // A socket pinned from a list read just before a kill switch fired must not outlive the interface.
+        if let interface, let source = interfaceSource.withLockedValue({ $0 }),
+           !source().contains(where: { $0.name == interface }) {
+            _ = liveChannels.withLockedValue { $0.removeValue(forKey: id) }
+            channel.close(mode: .all, promise: nil)
+            return channel.eventLoop.makeFailedFuture(
+                SocketSeamError.noUsableInterface(policy: policy.description, family: "IP (\(interface) went away)"))
+        }
         channel.closeFuture.whenComplete { _ in
             _ = self.liveChannels.withLockedValue { $0.removeValue(forKey: id) }
         }
         return channel.eventLoop.makeSucceededFuture(channel)
     }
+}
+
+/// What a bulk close started: how many sockets, and a future that completes once every close ran.
+public struct SocketsClosing: Sendable {
+    public let count: Int
+    public let done: EventLoopFuture<Void>
 }

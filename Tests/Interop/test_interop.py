@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from clients import Client, make_client  # noqa: E402
+from clients import Client, make_client, missing_executables  # noqa: E402
 from harness import (MULTI_FILE, SINGLE_FILE, HarnessError, PayloadSpec, Tracker, Workspace,  # noqa: E402
                      copy_payload, create_payload, env_seconds, in_ci, make_torrent)
 
@@ -63,7 +63,10 @@ class InteropTest(unittest.TestCase):
     def clients(self, *labels: str) -> list[Client]:
         """Fresh clients for this case; a missing program skips the case, or fails it under CI."""
         clients = [make_client(SUBJECT if label == "subject" else label) for label in labels]
-        missing = sorted({problem for client in clients for problem in client.missing_tools()})
+        # Every case also needs the tracker and the torrent maker.
+        problems = missing_executables("opentracker", "mktorrent")
+        problems += [problem for client in clients for problem in client.missing_tools()]
+        missing = sorted(set(problems))
         if missing:
             message = "missing: " + "; ".join(missing)
             if in_ci():

@@ -50,7 +50,7 @@ import Testing
     @Test func pieceBlockIsAZeroCopySliceOfTheInput() throws {
         let block = [UInt8](repeating: 0x5A, count: 16 * 1024)
         var input = ByteBuffer(bytes: try Fixtures.wire([.piece(piece: 1, begin: 0, block: ByteBuffer(bytes: block))]))
-        var decoder = PeerWireDecoder()
+        var decoder = PeerWireDecoder(expectingHandshake: false)
         let frame = try #require(try decoder.decode(buffer: &input))
         guard case .message(.piece(let piece, let begin, let decodedBlock)) = frame else {
             Issue.record("expected a piece message, got \(frame)")

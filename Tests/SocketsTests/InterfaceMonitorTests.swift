@@ -82,9 +82,9 @@ final class EventRecorder: Sendable {
 
     func record(_ event: InterfaceEvent) {
         box.withLockedValue { $0.append(event) }
-        var buffer = [CChar](repeating: 0, count: 32)
-        _ = pthread_getname_np(pthread_self(), &buffer, buffer.count)
-        let name = String(cString: buffer)
+        // The kernel's name for the calling thread.
+        let comm = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "?"
+        let name = comm.trimmingCharacters(in: .whitespacesAndNewlines)
         threads.withLockedValue { _ = $0.insert(name) }
     }
 

@@ -13,26 +13,39 @@ public struct ClientConfiguration: Sendable {
     public var listenPort: Int
     /// Threads for disk I/O and hashing.
     public var diskThreads: Int
+    /// DNS servers to ask (through the tunnel). Empty: the nameservers of /etc/resolv.conf.
+    public var dnsServers: [SocketAddress]
 
-    public init(networkPolicy: NetworkPolicy, listenPort: Int = 6881, diskThreads: Int = 2) {
+    public init(networkPolicy: NetworkPolicy, listenPort: Int = 6881, diskThreads: Int = 2, dnsServers: [SocketAddress] = []) {
         self.networkPolicy = networkPolicy
         self.listenPort = listenPort
         self.diskThreads = diskThreads
+        self.dnsServers = dnsServers
     }
 }
 
 /// The API facade shared by the CLI (and, later, the daemon, RPC and web UI): add torrents, watch them,
-/// stop them. Owns the event loop, the disk thread pool and the socket seam.
+/// stop them. Owns the event loop, the disk thread pool, the socket seam and the tunnel guard.
 public final class BurrowClient: Sendable {
     public let configuration: ClientConfiguration
     private let group: MultiThreadedEventLoopGroup
     private let threadPool: NIOThreadPool
     public let sockets: SocketFactory
+    /// The kill switch; nil with `.unbound`.
+    public let tunnelGuard: TunnelGuard?
     private let logger: Logger
     /// Peer traffic runs on one loop: the sessions and their channels share it, so peer events need no hops.
     private let loop: any EventLoop
     private let sessions = NIOLockedValueBox<[InfoHash: TorrentSession]>([:])
-    private let listeners = NIOLockedValueBox<[any Channel]>([])
+
+    /// State owned by `loop`. Invariant: `listeners[name]` holds the live listening sockets on interface
+    /// `name`; `identityAddress` is the source address the swarm last saw us at (nil before the first tunnel).
+    private struct LoopState {
+        var listeners: [String: [any Channel]] = [:]
+        var identityAddress: SocketAddress?
+        var leakAlarm: String?
+    }
+    private let loopState: NIOLoopBoundBox<LoopState>
 
     public init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -41,38 +54,133 @@ public final class BurrowClient: Sendable {
         self.threadPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
         self.threadPool.start()
         self.loop = group.next()
-        self.sockets = SocketFactory(policy: configuration.networkPolicy, group: group, threadPool: threadPool, logger: logger)
+        self.loopState = NIOLoopBoundBox.makeBoxSendingValue(LoopState(), eventLoop: loop)
+        let sockets = SocketFactory(policy: configuration.networkPolicy, group: group, threadPool: threadPool, logger: logger)
+        self.sockets = sockets
+        if !configuration.dnsServers.isEmpty { sockets.useDNSServers(configuration.dnsServers) }
+        if case .bound = configuration.networkPolicy {
+            let tunnelGuard = TunnelGuard(sockets: sockets, monitor: InterfaceMonitor(), logger: logger)
+            sockets.useInterfaces { tunnelGuard.currentUsable() }
+            self.tunnelGuard = tunnelGuard
+        } else {
+            self.tunnelGuard = nil
+        }
     }
 
-    /// Starts accepting peers on the listen port.
+    /// Starts the tunnel guard and accepts peers on the listen port. With no tunnel up yet this succeeds:
+    /// everything waits until one appears.
     public func start() async throws {
+        if let tunnelGuard {
+            tunnelGuard.onChange { [self] availability in
+                loop.execute { self.tunnelChanged(availability) }
+            }
+            try tunnelGuard.start()
+            let availability = tunnelGuard.availability
+            try await loop.submit {
+                if case .available(let interfaces, _) = availability {
+                    self.loopState.value.identityAddress = Self.identityAddress(of: interfaces)
+                }
+            }.get()
+            if case .unavailable(let lost, let reason, _) = availability {
+                logger.notice("waiting for tunnel: no interface matching \(lost) is usable (\(reason))")
+                return
+            }
+        }
+        try await listen(onlyInterfaces: nil).get()
+    }
+
+    private func listen(onlyInterfaces: Set<String>?) -> EventLoopFuture<Void> {
         let lookup: @Sendable (InfoHash) -> TorrentSession? = { [sessions] hash in
             sessions.withLockedValue { $0[hash] }
         }
-        let channels = try await sockets.listenTCP(port: configuration.listenPort, on: loop) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandlers([
-                    ByteToMessageHandler(PeerWireDecoder()),
-                    MessageToByteHandler(PeerWireEncoder()),
-                    PeerChannelHandler(route: .incoming(lookup: lookup)),
-                ])
+        return sockets.listenTCP(port: configuration.listenPort, on: loop, onlyInterfaces: onlyInterfaces) { channel in
+            PeerPipeline.install(on: channel, route: .incoming(lookup: lookup))
+        }.map { channels in
+            for channel in channels {
+                let name = self.sockets.interface(of: channel) ?? "*"
+                self.loopState.value.listeners[name, default: []].append(channel)
+                self.logger.info("listening on \(channel.localAddress.map { "\($0)" } ?? "?") (\(name))")
             }
-        }.get()
-        listeners.withLockedValue { $0 = channels }
-        for channel in channels {
-            logger.info("listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
         }
     }
 
-    /// Adds a torrent and starts it (checking existing data first).
+    // MARK: - Tunnel events (on `loop`)
+
+    private func tunnelChanged(_ availability: TunnelAvailability) {
+        guard loopState.value.leakAlarm == nil else { return }
+        let all = sessions.withLockedValue { Array($0.values) }
+        switch availability {
+        case .unavailable(let lost, let reason, _):
+            loopState.value.listeners.removeAll()
+            for session in all { session.tunnelLost(interface: lost, reason: reason, allDown: true) }
+        case .available(let interfaces, let changed):
+            let usable = Set(interfaces.map(\.name))
+            for name in changed where !usable.contains(name) {
+                loopState.value.listeners[name] = nil
+                for session in all { session.tunnelLost(interface: name, reason: "no longer usable", allDown: false) }
+            }
+            // Listen anew on interfaces that appeared or changed address (their old listeners were killed).
+            let relisten = changed.intersection(usable)
+            if !relisten.isEmpty {
+                let stale = relisten.flatMap { loopState.value.listeners[$0] ?? [] }
+                for name in relisten { loopState.value.listeners[name] = nil }
+                let closed = EventLoopFuture.andAllComplete(stale.map { $0.close() }, on: loop)
+                closed.flatMap { self.listen(onlyInterfaces: relisten) }.whenFailure { error in
+                    self.logger.error("could not listen on \(relisten.sorted().joined(separator: ",")): \(error)")
+                }
+            }
+            let identity = Self.identityAddress(of: interfaces)
+            let previous = loopState.value.identityAddress
+            loopState.value.identityAddress = identity
+            let rotate = previous != nil && identity != previous
+            for session in all { session.tunnelAvailable(rotateIdentity: rotate) }
+        }
+    }
+
+    /// The address outgoing connections use (the first usable interface's IPv4, else IPv6 address).
+    private static func identityAddress(of interfaces: [UsableInterface]) -> SocketAddress? {
+        guard let first = interfaces.first else { return nil }
+        return first.firstAddress(ipv6: false) ?? first.firstAddress(ipv6: true)
+    }
+
+    // MARK: - Leak alarm
+
+    /// A peer or tracker reports the address it sees us at. If that is the address of an interface we are
+    /// not bound to, our traffic is leaving outside the tunnel somewhere: halt everything and say so.
+    private func externalAddressReported(_ ip: [UInt8], by reporter: String) {
+        guard case .bound = configuration.networkPolicy, loopState.value.leakAlarm == nil else { return }
+        guard let clear = (try? InterfaceTable.usable(under: .unbound))?.first(where: { interface in
+            !configuration.networkPolicy.allows(interfaceNamed: interface.name)
+                && interface.addresses.contains { PeerAddress(socketAddress: $0)?.ip == ip }
+        }) else { return }
+        let shown = PeerAddress(ip: ip, port: 0)?.ipString ?? "?"
+        let message = "LEAK ALARM: \(reporter) sees us at \(shown), the address of \(clear.name), which is not a bound interface; all traffic halted"
+        loopState.value.leakAlarm = message
+        logger.critical("\(message)")
+        sockets.halt()
+        for session in sessions.withLockedValue({ Array($0.values) }) { session.fail(message) }
+    }
+
+    // MARK: - Torrents
+
+    /// Adds a torrent and starts it (checking existing data first). With no tunnel up, it waits for one.
     public func add(_ source: TorrentSource, options: SessionOptions) async throws -> TorrentHandle {
         let session = TorrentSession(source: source, options: options, listenPort: UInt16(configuration.listenPort),
                                      sockets: sockets, threadPool: threadPool, eventLoop: loop, logger: logger)
+        session.onExternalAddress = { [self] ip, reporter in
+            loop.execute { self.externalAddressReported(ip, by: reporter) }
+        }
         try sessions.withLockedValue { table in
             if table[source.infoHash] != nil { throw ClientError.duplicateTorrent(source.infoHash) }
             table[source.infoHash] = session
         }
         do {
+            try await loop.submit {
+                if let alarm = self.loopState.value.leakAlarm { throw ClientError.halted(alarm) }
+                if let tunnelGuard = self.tunnelGuard, case .unavailable(let lost, let reason, _) = tunnelGuard.availability {
+                    session.tunnelLost(interface: lost, reason: reason, allDown: true)
+                }
+            }.get()
             try await session.start().get()
         } catch {
             _ = sessions.withLockedValue { $0.removeValue(forKey: source.infoHash) }
@@ -88,6 +196,7 @@ public final class BurrowClient: Sendable {
             return Array(table.values)
         }
         for session in all { try? await session.stop().get() }
+        tunnelGuard?.stop()
         sockets.halt()
         try? await Task.sleep(for: .milliseconds(50))
         try? await threadPool.shutdownGracefully()
@@ -97,10 +206,12 @@ public final class BurrowClient: Sendable {
 
 public enum ClientError: Error, CustomStringConvertible {
     case duplicateTorrent(InfoHash)
+    case halted(String)
 
     public var description: String {
         switch self {
         case .duplicateTorrent(let hash): return "torrent \(hash) is already added"
+        case .halted(let why): return why
         }
     }
 }

@@ -9,6 +9,9 @@ struct PeerCandidates {
 
     private struct Entry {
         var source: Source
+        /// The interface the address was learned through (tracker answer, PEX, incoming connection);
+        /// nil for addresses the user gave. When that interface dies, the address is forgotten.
+        var learnedVia: String?
         var failures = 0
         var notBefore: NIODeadline
     }
@@ -20,9 +23,9 @@ struct PeerCandidates {
 
     var count: Int { known.count }
 
-    mutating func add(_ address: PeerAddress, source: Source, now: NIODeadline) {
+    mutating func add(_ address: PeerAddress, source: Source, learnedVia: String?, now: NIODeadline) {
         guard address.port != 0, !bannedIPs.contains(address.ip), known[address] == nil, known.count < capacity else { return }
-        known[address] = Entry(source: source, notBefore: now)
+        known[address] = Entry(source: source, learnedVia: learnedVia, notBefore: now)
     }
 
     /// Up to `limit` addresses ready to dial now, skipping those in `busy`. Fewest failures first.
@@ -63,6 +66,12 @@ struct PeerCandidates {
 
     func isBanned(_ ip: [UInt8]) -> Bool { bannedIPs.contains(ip) }
 
-    /// Forget everything learned (state hygiene when the path to the swarm changes).
-    mutating func removeAll() { known.removeAll() }
+    /// State hygiene: forget what was learned through `interface` (nil: through any interface), so that
+    /// nothing learned on a dead path is retried on the next one. User-given addresses stay.
+    mutating func forgetLearned(via interface: String?) {
+        known = known.filter { entry in
+            guard let via = entry.value.learnedVia else { return entry.value.source == .user || entry.value.source == .magnet }
+            return interface != nil && via != interface
+        }
+    }
 }

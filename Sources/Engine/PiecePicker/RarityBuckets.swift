@@ -81,19 +81,19 @@ struct RarityBuckets {
         bucketStart[old] += 1
     }
 
-    /// A member matching `accept` from the least available non-empty bucket that has one. Ties are broken
+    /// A member matching `isEligible` from the least available non-empty bucket that has one. Ties are broken
     /// by starting each bucket's scan at a random offset.
-    func rarest(where accept: (Int) -> Bool, using random: inout SeededRandom) -> Int? {
+    func rarest(where isEligible: (Int) -> Bool, using random: inout SeededRandom) -> Int? {
         for bucket in bucketStart.indices {
             let range = bucketStart[bucket] ..< end(ofBucket: bucket)
-            if let found = scan(range, accept, &random) { return found }
+            if let found = scan(range, isEligible, &random) { return found }
         }
         return nil
     }
 
-    /// A member matching `accept`, ignoring availability: scan from a random position.
-    func random(where accept: (Int) -> Bool, using random: inout SeededRandom) -> Int? {
-        scan(0 ..< pieces.count, accept, &random)
+    /// A member matching `isEligible`, ignoring availability: scan from a random position.
+    func random(where isEligible: (Int) -> Bool, using random: inout SeededRandom) -> Int? {
+        scan(0 ..< pieces.count, isEligible, &random)
     }
 
     /// All members, rarest first (tests and diagnostics).
@@ -115,11 +115,11 @@ struct RarityBuckets {
 
     // MARK: - Private
 
-    private func scan(_ range: Range<Int>, _ accept: (Int) -> Bool, _ random: inout SeededRandom) -> Int? {
+    private func scan(_ range: Range<Int>, _ isEligible: (Int) -> Bool, _ random: inout SeededRandom) -> Int? {
         guard !range.isEmpty else { return nil }
         let start = range.lowerBound + Int.random(in: 0 ..< range.count, using: &random)
-        for index in start ..< range.upperBound where accept(Int(pieces[index])) { return Int(pieces[index]) }
-        for index in range.lowerBound ..< start where accept(Int(pieces[index])) { return Int(pieces[index]) }
+        for index in start ..< range.upperBound where isEligible(Int(pieces[index])) { return Int(pieces[index]) }
+        for index in range.lowerBound ..< start where isEligible(Int(pieces[index])) { return Int(pieces[index]) }
         return nil
     }
 

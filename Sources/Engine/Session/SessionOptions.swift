@@ -83,6 +83,8 @@ public struct TorrentStatus: Sendable {
     public var bannedPeers: Int
     /// Latest tracker problem or warning, for display.
     public var trackerMessage: String?
+    /// "wg0 down since 16:02:11 (carrier lost)" while no bound interface is usable.
+    public var waitingForTunnel: String?
 
     public var fractionDone: Double {
         wantedBytes == 0 ? 0 : Double(verifiedBytes) / Double(wantedBytes)

@@ -48,11 +48,10 @@ extension TorrentSession {
         if let reqq = handshake.requestQueueLength, reqq > 0 { peer.requestQueueLimit = min(reqq, 2000) }
         if let size = handshake.metadataSize { peer.metadataSize = size }
         if let yourIP = handshake.yourIP {
-            // Recorded for the leak monitor: the address this peer sees us at.
-            lastReportedExternalIP = yourIP
+            externalAddressReported(yourIP, by: "peer \(peer.address)")
         }
         if peer.direction == .incoming, let reachable = peer.reachableAddress {
-            candidates.add(reachable, source: .incoming, now: .now())
+            candidates.add(reachable, source: .incoming, learnedVia: sockets.interface(of: peer.channel), now: .now())
         }
         if info == nil { requestMetadata(from: peer) }
     }
@@ -170,8 +169,9 @@ extension TorrentSession {
             return
         }
         let now = NIODeadline.now()
+        let via = sockets.interface(of: peer.channel)
         for address in (message.added + message.added6).prefix(200) {
-            candidates.add(address, source: .pex, now: now)
+            candidates.add(address, source: .pex, learnedVia: via, now: now)
         }
         connectToCandidates()
     }

@@ -9,7 +9,7 @@ extension TorrentSession {
     static let banAfterHashFailures = 3
 
     func connectToCandidates() {
-        guard !isStopping, !isFinishedForGood else { return }
+        guard !isStopping, !isFinishedForGood, tunnelWait == nil else { return }
         let slots = min(options.maxPeers - peers.count - connecting.count, Self.maxConnectsInFlight - connecting.count)
         let busy = Set(peers.values.map(\.address)).union(connecting)
         for address in candidates.takeReady(limit: slots, now: .now(), busy: busy) {
@@ -29,13 +29,7 @@ extension TorrentSession {
         connecting.insert(address)
         let session = self
         sockets.connectTCP(to: socketAddress, on: eventLoop, timeout: .seconds(8)) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandlers([
-                    ByteToMessageHandler(PeerWireDecoder()),
-                    MessageToByteHandler(PeerWireEncoder()),
-                    PeerChannelHandler(route: .outgoing(session, address)),
-                ])
-            }
+            PeerPipeline.install(on: channel, route: .outgoing(session, address))
         }.whenComplete { result in
             switch result {
             case .success(let channel):
@@ -72,7 +66,9 @@ extension TorrentSession {
         nextPeerKey += 1
         peer.handshake = handshake
         peers[peer.key] = peer
-        if direction == .incoming { candidates.add(address, source: .incoming, now: .now()) }
+        if direction == .incoming {
+            candidates.add(address, source: .incoming, learnedVia: sockets.interface(of: channel), now: .now())
+        }
 
         if peer.supportsExtensions { sendExtensionHandshake(to: peer) }
         sendOurPieces(to: peer)

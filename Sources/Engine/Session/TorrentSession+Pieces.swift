@@ -45,6 +45,10 @@ extension TorrentSession {
             return
         }
         peer.lastBlockAt = now
+        if let since = resumeStartedAt {
+            resumeStartedAt = nil
+            logger.notice("resumed in \((now - since).nanoseconds / 1_000_000) ms (first block after the tunnel came back)")
+        }
         peer.downloadRate.add(block.readableBytes, now: now)
         downloadRate.add(block.readableBytes, now: now)
         let outcome = picker.blockReceived(peer: peer.key, piece: piece, begin: begin)
@@ -182,9 +186,12 @@ extension TorrentSession {
                 storage.readBlock(piece: Int(request.piece), begin: Int(request.begin), length: Int(request.length), on: self.eventLoop)
             }
             : storage.readBlock(piece: Int(request.piece), begin: Int(request.begin), length: Int(request.length), on: eventLoop)
+        let key = peer.key
         read.whenComplete { result in
+            // Look the peer up again: it may have gone while the block was read.
+            guard let peer = self.peers[key] else { return }
             peer.servingUpload = false
-            guard self.peers[peer.key] != nil, !peer.amChoking else { return }
+            guard !peer.amChoking else { return }
             switch result {
             case .success(let block):
                 peer.send(.piece(piece: request.piece, begin: request.begin, block: block))

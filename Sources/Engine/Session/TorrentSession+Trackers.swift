@@ -9,8 +9,8 @@ extension TorrentSession {
 
     /// (Re)schedules the next announce; an event other than `.none` replaces a pending plain one.
     func scheduleAnnounce(after delay: TimeAmount, event: AnnounceEvent? = nil) {
-        guard trackers != nil, !isStopping else { return }
         if let event { nextAnnounceEvent = event }
+        guard trackers != nil, !isStopping, tunnelWait == nil else { return }
         announceTask?.cancel()
         announceTask = eventLoop.scheduleTask(in: delay) { self.announceNow() }
     }
@@ -29,7 +29,7 @@ extension TorrentSession {
     }
 
     private func announceNow() {
-        guard let trackers, !isStopping else { return }
+        guard let trackers, !isStopping, tunnelWait == nil else { return }
         if announcing {
             // One announce at a time; try again shortly.
             announceTask = eventLoop.scheduleTask(in: .seconds(1)) { self.announceNow() }
@@ -39,16 +39,19 @@ extension TorrentSession {
         let event = nextAnnounceEvent
         let request = makeAnnounceRequest(event: event)
         let loop = eventLoop
+        // Outgoing sockets are pinned to the first usable interface: that is the path these peers come from.
+        let via = (try? sockets.usableInterfaces())?.first?.name
         let promise = loop.makePromise(of: TierAnnounceResult.self)
         promise.completeWithTask { await trackers.announce(request) }
         promise.futureResult.whenSuccess { result in
             self.announcing = false
-            self.announceFinished(result, event: event)
+            self.announceFinished(result, event: event, learnedVia: via)
         }
     }
 
-    private func announceFinished(_ result: TierAnnounceResult, event: AnnounceEvent) {
-        guard !isStopping else { return }
+    private func announceFinished(_ result: TierAnnounceResult, event: AnnounceEvent, learnedVia: String?) {
+        // Answers that arrive after the tunnel died describe a path that no longer exists.
+        guard !isStopping, tunnelWait == nil else { return }
         if case .deferred(_, let until) = result {
             // Too soon for the tracker's min interval: come back when it allows.
             let wait = ContinuousClock.now.duration(to: until)
@@ -64,9 +67,9 @@ extension TorrentSession {
         }
         if event == nextAnnounceEvent { nextAnnounceEvent = .none }
         trackerMessage = response.warning
-        if let external = response.externalIP { lastReportedExternalIP = external }
+        if let external = response.externalIP { externalAddressReported(external, by: "tracker \(result.url ?? "?")") }
         let now = NIODeadline.now()
-        for peer in response.peers { candidates.add(peer, source: .tracker, now: now) }
+        for peer in response.peers { candidates.add(peer, source: .tracker, learnedVia: learnedVia, now: now) }
         logger.debug("tracker gave \(response.peers.count) peers")
         connectToCandidates()
         let interval = Int64(max(response.interval, response.minInterval ?? 0, 15))

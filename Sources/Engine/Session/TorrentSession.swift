@@ -66,6 +66,14 @@ final class TorrentSession: @unchecked Sendable {
     var lastReportedExternalIP: [UInt8]?
     var trackerMessage: String?
 
+    // MARK: Tunnel
+    /// Set while no bound interface is usable: nothing is announced or dialled until it clears.
+    var tunnelWait: TunnelWait?
+    /// When the tunnel last came back, until the first block after it arrives (for "resumed in").
+    var resumeStartedAt: NIODeadline?
+    /// Called with every external address a peer (`yourip`) or tracker (`external ip`) reports.
+    var onExternalAddress: (@Sendable (_ ip: [UInt8], _ reporter: String) -> Void)?
+
     // MARK: Lifecycle
     var state: TorrentStatus.State
     var isStopping = false
@@ -103,7 +111,7 @@ final class TorrentSession: @unchecked Sendable {
             self.state = .fetchingMetadata
         }
         if info?.isPrivate != true {
-            for peer in options.extraPeers { candidates.add(peer, source: .user, now: .now()) }
+            for peer in options.extraPeers { candidates.add(peer, source: .user, learnedVia: nil, now: .now()) }
         }
     }
 
@@ -206,7 +214,8 @@ final class TorrentSession: @unchecked Sendable {
             downloadedTotal: downloadRate.total, uploadedTotal: uploadRate.total,
             connectedPeers: peers.count, connectedSeeds: peers.values.filter(\.isSeed).count,
             knownPeers: candidates.count, hashFailures: hashFailures,
-            bannedPeers: candidates.bannedIPs.count, trackerMessage: trackerMessage)
+            bannedPeers: candidates.bannedIPs.count, trackerMessage: trackerMessage,
+            waitingForTunnel: tunnelWait?.description)
     }
 }
 

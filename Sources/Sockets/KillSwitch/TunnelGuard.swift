@@ -100,9 +100,9 @@ public final class TunnelGuard: Sendable {
         guard !decision.losses.isEmpty || decision.availability != nil else { return }
 
         // Close first: nothing (logging, callbacks) may delay the sockets' death.
-        var closed: [(loss: Loss, count: Int?)] = []
+        var closed: [(loss: Loss, closing: SocketsClosing)] = []
         for loss in decision.losses {
-            closed.append((loss, sockets.closeSockets(onInterface: loss.name)))
+            closed.append((loss, sockets.closeAll(onInterface: loss.name)))
         }
         let issued = MonotonicTimestamp.now()
         let latency = event.timestamp.microseconds(until: issued)
@@ -112,14 +112,18 @@ public final class TunnelGuard: Sendable {
                 state.killCount += closed.count
                 if let last = closed.last {
                     state.lastKill = KillRecord(
-                        interface: last.loss.name, reason: last.loss.reason, socketsClosed: last.count,
+                        interface: last.loss.name, reason: last.loss.reason, socketsClosed: last.closing.count,
                         latencyMicroseconds: latency, eventTimestamp: event.timestamp)
                 }
             }
         }
-        for (loss, count) in closed {
-            let number = count.map(String.init) ?? "?"
-            logger.notice("kill switch: \(loss.name) lost (\(loss.reason)); closed \(number) sockets in \(Int(latency.rounded())) µs")
+        for (loss, closing) in closed {
+            // Logged once the event loops actually closed them: the figure is kernel event → last close.
+            let logger = self.logger
+            closing.done.whenComplete { _ in
+                let total = event.timestamp.microseconds(until: .now())
+                logger.notice("kill switch: \(loss.name) lost (\(loss.reason)); closed \(closing.count) sockets in \(Int(total.rounded())) µs")
+            }
         }
         for interface in decision.raised {
             logger.notice("tunnel up: \(interface.name) \(interface.addressList)")
@@ -245,18 +249,4 @@ public final class TunnelGuard: Sendable {
         if case .bound(let patterns) = policy { return patterns.joined(separator: ",") }
         return "any"
     }
-}
-
-extension SocketFactory {
-    /// Closes every socket pinned to `interface` (abortive close, all directions). Returns how many, once
-    /// `closeAll(onInterface:)` reports a count; until then nil (see the kill switch integration notes).
-    func closeSockets(onInterface interface: String) -> Int? {
-        reportedCount(closeAll(onInterface: interface))
-    }
-}
-
-/// `closeAll(onInterface:)` returns Void today; when it returns the number of sockets closed (an `Int`),
-/// this picks it up with no change here.
-private func reportedCount<Result>(_ result: Result) -> Int? {
-    result as? Int
 }
