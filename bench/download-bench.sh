@@ -15,7 +15,8 @@
 # clients; the page cache is NOT dropped (not reliably possible here), so all clients read the
 # seeders' data from a warm cache. Everything shares the host's cores, seeders included.
 #
-# Env: BURROW_BIN (default /work/main/.build/release/burrow, else .build-release/release/burrow).
+# Env: BURROW_BIN (default /work/main/.build/release/burrow, else .build-release/release/burrow),
+#      BURROW_EXTRA_ARGS (appended to burrow's command line, e.g. "--log-level debug").
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -167,7 +168,9 @@ for client in "${clients[@]}"; do
     port=$((port + 1))   # a new port per client: the tracker still lists the previous one
     case "$client" in
         burrow)
-            cmd=("$burrow_bin" download "$work/bench.torrent" --output "$out" --allow-unbound --port "$port") ;;
+            read -r -a burrow_extra <<< "${BURROW_EXTRA_ARGS:-}"
+            cmd=("$burrow_bin" download "$work/bench.torrent" --output "$out" --allow-unbound --port "$port"
+                 ${burrow_extra[@]+"${burrow_extra[@]}"}) ;;
         lt)
             cmd=("$python" -u "$lt_peer" download --torrent "$work/bench.torrent" --save "$out"
                  --listen "10.99.0.100:$port" --timeout "$download_timeout") ;;

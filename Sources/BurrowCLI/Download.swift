@@ -237,6 +237,9 @@ struct Download: AsyncParsableCommand {
             }
             group.cancelAll()
             if let status = try? await handle.status() { reporter.show(status) }
+            // The completion child waits on the session, which cancellation cannot interrupt: stopping the
+            // session ends that wait (and saves progress) so the group can finish.
+            if case .interrupted = outcome { try? await handle.stop() }
             return outcome
         }
     }

@@ -1,25 +1,49 @@
-import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 
+/// The write end of the self-pipe: the only thing the signal handler touches (write(2) is
+/// async-signal-safe). Set once, before the handler is installed.
+nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
+
 /// Turns SIGINT/SIGTERM into an async value instead of killing the process, so a stop is graceful.
-/// The watcher itself stays with its creator; only `signals` (a Sendable stream) crosses into tasks.
+/// A process-wide handler writes the signal number into a pipe; a dedicated thread reads it. This works
+/// whichever thread the kernel delivers the signal to.
 final class SignalWatcher {
     let signals: AsyncStream<Int32>
-    private let sources: [any DispatchSourceSignal]
 
     init(signals numbers: [Int32]) {
         let (stream, continuation) = AsyncStream<Int32>.makeStream()
         self.signals = stream
-        self.sources = numbers.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            return source
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { return }
+        let readEnd = ends[0]
+        signalPipeWriteEnd = ends[1]
+        for number in numbers {
+            var action = sigaction()
+            #if canImport(Glibc)
+            action.__sigaction_handler.sa_handler = { signal in
+                var byte = UInt8(truncatingIfNeeded: signal)
+                _ = write(signalPipeWriteEnd, &byte, 1)
+            }
+            #else
+            action.__sigaction_u.__sa_handler = { signal in
+                var byte = UInt8(truncatingIfNeeded: signal)
+                _ = write(signalPipeWriteEnd, &byte, 1)
+            }
+            #endif
+            action.sa_flags = SA_RESTART
+            sigemptyset(&action.sa_mask)
+            sigaction(number, &action, nil)
         }
-    }
-
-    deinit {
-        for source in sources { source.cancel() }
+        let reader = Thread {
+            var byte: UInt8 = 0
+            while read(readEnd, &byte, 1) == 1 { continuation.yield(Int32(byte)) }
+        }
+        reader.name = "burrow-signals"
+        reader.start()
     }
 }

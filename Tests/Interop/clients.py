@@ -233,6 +233,11 @@ class BurrowClient(Client):
     def binary(self) -> str:
         return os.environ.get("BURROW_BIN", DEFAULT_BURROW_BIN)
 
+    @property
+    def extra_args(self) -> list[str]:
+        """BURROW_EXTRA_ARGS, split on whitespace (e.g. "--log-level debug")."""
+        return os.environ.get("BURROW_EXTRA_ARGS", "").split()
+
     def missing_tools(self):
         path = Path(self.binary)
         if not path.is_file() or not os.access(path, os.X_OK):
@@ -244,13 +249,13 @@ class BurrowClient(Client):
         port = ws.ports.take()
         return ws.registry.spawn("burrow-seed", [
             self.binary, "download", str(torrent.path), "--output", str(data_root),
-            "--seed", "--allow-unbound", "--port", str(port)])
+            "--seed", "--allow-unbound", "--port", str(port), *self.extra_args])
 
     def download(self, ws, source, out_dir):
         port = ws.ports.take()
         process = ws.registry.spawn("burrow-download", [
             self.binary, "download", source, "--output", str(out_dir),
-            "--allow-unbound", "--port", str(port)])
+            "--allow-unbound", "--port", str(port), *self.extra_args])
         return Download(self, process, out_dir, exits_when_complete=True)
 
 

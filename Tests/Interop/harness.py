@@ -232,6 +232,10 @@ MIB = 1024 * 1024
 # 3 MiB + 12345 bytes with 256 KiB pieces: 13 pieces, the last one short.
 SINGLE_FILE = PayloadSpec("single.bin", (("", 3 * MIB + 12345),))
 
+# Big enough (97 pieces) that a download from several fast seeders reaches an end game with
+# duplicate requests and cancels, where fast-extension peers answer cancels with rejects.
+SWARM_FILE = PayloadSpec("swarm.bin", (("", 24 * MIB + 4321),))
+
 # Nested folders, a zero-length file, a file exactly one piece long, files straddling pieces,
 # and a short last piece.
 MULTI_FILE = PayloadSpec("multi", (

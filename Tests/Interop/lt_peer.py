@@ -37,7 +37,7 @@ def make_session(listen: str) -> lt.session:
         "out_enc_policy": lt.enc_policy.disabled,
         "in_enc_policy": lt.enc_policy.enabled,
         "alert_mask": lt.alert_category.error | lt.alert_category.status
-        | lt.alert_category.tracker | lt.alert_category.peer,
+        | lt.alert_category.tracker | lt.alert_category.peer | lt.alert_category.connect,
         "user_agent": "burrow-interop-libtorrent",
     }
     return lt.session(settings)

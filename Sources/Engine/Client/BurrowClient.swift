@@ -42,6 +42,8 @@ public final class BurrowClient: Sendable {
     /// `name`; `identityAddress` is the source address the swarm last saw us at (nil before the first tunnel).
     private struct LoopState {
         var listeners: [String: [any Channel]] = [:]
+        /// Interfaces whose listeners are being (re)opened; never two binds at once for one interface.
+        var listening: Set<String> = []
         var identityAddress: SocketAddress?
         var leakAlarm: String?
     }
@@ -76,20 +78,51 @@ public final class BurrowClient: Sendable {
             }
             try tunnelGuard.start()
             let availability = tunnelGuard.availability
-            try await loop.submit {
-                if case .available(let interfaces, _) = availability {
-                    self.loopState.value.identityAddress = Self.identityAddress(of: interfaces)
+            guard case .available(let interfaces, _) = availability else {
+                if case .unavailable(let lost, let reason, _) = availability {
+                    logger.notice("waiting for tunnel: no interface matching \(lost) is usable (\(reason))")
                 }
-            }.get()
-            if case .unavailable(let lost, let reason, _) = availability {
-                logger.notice("waiting for tunnel: no interface matching \(lost) is usable (\(reason))")
                 return
             }
+            try await loop.flatSubmit {
+                self.loopState.value.identityAddress = Self.identityAddress(of: interfaces)
+                return self.reconcileListeners(usable: Set(interfaces.map(\.name)), changed: [])
+            }.get()
+            return
         }
-        try await listen(onlyInterfaces: nil).get()
+        try await loop.flatSubmit { self.listen(onlyInterfaces: nil, as: "*") }.get()
     }
 
-    private func listen(onlyInterfaces: Set<String>?) -> EventLoopFuture<Void> {
+    /// Makes sure every usable interface has listeners; interfaces in `changed` get fresh ones (their old
+    /// sockets were killed or bound to an address that is gone). Runs on `loop`.
+    private func reconcileListeners(usable: Set<String>, changed: Set<String>) -> EventLoopFuture<Void> {
+        var state = loopState.value
+        for name in state.listeners.keys where !usable.contains(name) { state.listeners[name] = nil }
+        var stale: [any Channel] = []
+        var opening: Set<String> = []
+        for name in usable where !state.listening.contains(name) {
+            if changed.contains(name) {
+                stale += state.listeners[name] ?? []
+                state.listeners[name] = nil
+            }
+            if state.listeners[name] == nil { opening.insert(name) }
+        }
+        state.listening.formUnion(opening)
+        loopState.value = state
+        let toOpen = opening
+        guard !toOpen.isEmpty else { return loop.makeSucceededVoidFuture() }
+        let closed = EventLoopFuture.andAllComplete(stale.map { $0.close() }, on: loop)
+        let opened = closed.flatMap { self.listen(onlyInterfaces: toOpen, as: nil) }
+        opened.whenComplete { result in
+            self.loopState.value.listening.subtract(toOpen)
+            if case .failure(let error) = result {
+                self.logger.error("could not listen on \(toOpen.sorted().joined(separator: ",")): \(error)")
+            }
+        }
+        return opened
+    }
+
+    private func listen(onlyInterfaces: Set<String>?, as fixedName: String?) -> EventLoopFuture<Void> {
         let lookup: @Sendable (InfoHash) -> TorrentSession? = { [sessions] hash in
             sessions.withLockedValue { $0[hash] }
         }
@@ -97,7 +130,7 @@ public final class BurrowClient: Sendable {
             PeerPipeline.install(on: channel, route: .incoming(lookup: lookup))
         }.map { channels in
             for channel in channels {
-                let name = self.sockets.interface(of: channel) ?? "*"
+                let name = fixedName ?? self.sockets.interface(of: channel) ?? "*"
                 self.loopState.value.listeners[name, default: []].append(channel)
                 self.logger.info("listening on \(channel.localAddress.map { "\($0)" } ?? "?") (\(name))")
             }
@@ -116,19 +149,9 @@ public final class BurrowClient: Sendable {
         case .available(let interfaces, let changed):
             let usable = Set(interfaces.map(\.name))
             for name in changed where !usable.contains(name) {
-                loopState.value.listeners[name] = nil
                 for session in all { session.tunnelLost(interface: name, reason: "no longer usable", allDown: false) }
             }
-            // Listen anew on interfaces that appeared or changed address (their old listeners were killed).
-            let relisten = changed.intersection(usable)
-            if !relisten.isEmpty {
-                let stale = relisten.flatMap { loopState.value.listeners[$0] ?? [] }
-                for name in relisten { loopState.value.listeners[name] = nil }
-                let closed = EventLoopFuture.andAllComplete(stale.map { $0.close() }, on: loop)
-                closed.flatMap { self.listen(onlyInterfaces: relisten) }.whenFailure { error in
-                    self.logger.error("could not listen on \(relisten.sorted().joined(separator: ",")): \(error)")
-                }
-            }
+            _ = reconcileListeners(usable: usable, changed: changed)
             let identity = Self.identityAddress(of: interfaces)
             let previous = loopState.value.identityAddress
             loopState.value.identityAddress = identity

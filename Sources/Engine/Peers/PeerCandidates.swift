@@ -42,9 +42,16 @@ struct PeerCandidates {
         return ready
     }
 
-    /// A connect or handshake failed: retry later, give up after a few tries.
-    mutating func failed(_ address: PeerAddress, now: NIODeadline) {
+    /// A connect or handshake failed: retry later, give up after a few tries. While `resuming` after a
+    /// tunnel outage, retry every second without counting: peers may still hold our dead connections and
+    /// refuse a "duplicate" until their next retransmission draws our kernel's RST.
+    mutating func failed(_ address: PeerAddress, now: NIODeadline, resuming: Bool = false) {
         guard var entry = known[address] else { return }
+        if resuming {
+            entry.notBefore = now + .seconds(1)
+            known[address] = entry
+            return
+        }
         entry.failures += 1
         if entry.failures >= 5 {
             known[address] = nil
@@ -54,9 +61,9 @@ struct PeerCandidates {
         known[address] = entry
     }
 
-    /// A connection to it ended after working: it may be dialled again after a pause.
-    mutating func disconnected(_ address: PeerAddress, now: NIODeadline) {
-        if known[address] != nil { known[address]!.notBefore = now + .seconds(60) }
+    /// A connection to it ended after working: it may be dialled again after a pause (short while resuming).
+    mutating func disconnected(_ address: PeerAddress, now: NIODeadline, resuming: Bool = false) {
+        if known[address] != nil { known[address]!.notBefore = now + .seconds(resuming ? 1 : 60) }
     }
 
     mutating func ban(ip: [UInt8]) {

@@ -41,6 +41,8 @@ final class PeerConnection {
 
     /// Our requests in flight to this peer. Invariant: same blocks the picker lists for this peer.
     var outstanding: Set<BlockRequest> = []
+    /// Requests we cancelled (endgame duplicates): BEP 6 peers answer a cancel with the block or a reject.
+    var cancelled: Set<BlockRequest> = []
     var lastBlockAt: NIODeadline
     /// How many requests we keep in flight; adapted each second to the rate it delivers.
     var queueDepth = 64

@@ -13,6 +13,7 @@ extension TorrentSession {
         let slots = min(options.maxPeers - peers.count - connecting.count, Self.maxConnectsInFlight - connecting.count)
         let busy = Set(peers.values.map(\.address)).union(connecting)
         for address in candidates.takeReady(limit: slots, now: .now(), busy: busy) {
+            logger.trace("dialling \(address)")
             dial(address)
         }
     }
@@ -33,17 +34,18 @@ extension TorrentSession {
         }.whenComplete { result in
             switch result {
             case .success(let channel):
+                self.logger.trace("connected to \(address)")
                 // The connection stays in `connecting` until the handshake arrives or the channel closes.
                 channel.closeFuture.whenComplete { _ in
                     if self.connecting.remove(address) != nil {
-                        self.candidates.failed(address, now: .now())
+                        self.candidates.failed(address, now: .now(), resuming: self.resumeStartedAt != nil)
                         self.connectToCandidates()
                     }
                 }
             case .failure(let error):
                 self.logger.trace("connect to \(address) failed: \(error)")
                 self.connecting.remove(address)
-                self.candidates.failed(address, now: .now())
+                self.candidates.failed(address, now: .now(), resuming: self.resumeStartedAt != nil)
             }
         }
     }
@@ -62,6 +64,7 @@ extension TorrentSession {
         guard !candidates.isBanned(address.ip) else { return nil }
         if peers.values.contains(where: { $0.handshake?.peerID == handshake.peerID }) { return nil }
         if direction == .incoming && peers.count >= options.maxPeers { return nil }
+        logger.debug("peer \(address) (\(direction)) joined: \(handshake.peerID)")
         let peer = PeerConnection(key: nextPeerKey, channel: channel, address: address, direction: direction, now: .now())
         nextPeerKey += 1
         peer.handshake = handshake
@@ -93,10 +96,11 @@ extension TorrentSession {
 
     func peerDisconnected(_ peer: PeerConnection) {
         guard peers.removeValue(forKey: peer.key) != nil else { return }
+        logger.debug("peer \(peer.address) left")
         releaseRequests(of: peer)
         if let has = peer.has, let picker { picker.peerLost(bitfield: has, wasSeed: peer.countedAsSeed) }
         choker.remove(peer.key)
-        candidates.disconnected(peer.reachableAddress ?? peer.address, now: .now())
+        candidates.disconnected(peer.reachableAddress ?? peer.address, now: .now(), resuming: resumeStartedAt != nil)
         if !isStopping {
             connectToCandidates()
             // Its unchoke slot is free now.
@@ -115,6 +119,7 @@ extension TorrentSession {
     func releaseRequests(of peer: PeerConnection) {
         picker?.peerGone(peer: peer.key)
         peer.outstanding.removeAll()
+        peer.cancelled.removeAll()
     }
 
     // MARK: - Messages
@@ -152,10 +157,13 @@ extension TorrentSession {
         case .piece(let index, let begin, let block):
             receivedBlock(piece: Int(index), begin: Int(begin), block: block, from: peer, now: now)
         case .rejectRequest(let request):
-            guard peer.supportsFast, peer.outstanding.remove(request) != nil else {
-                peerMisbehaved(peer, reason: "reject for a block we did not request")
+            guard peer.supportsFast else {
+                peerMisbehaved(peer, reason: "reject without the Fast extension")
                 return
             }
+            if peer.cancelled.remove(request) != nil { return }  // The answer to our cancel.
+            // A reject for something not in flight is stale (it crossed a choke): nothing to undo.
+            guard peer.outstanding.remove(request) != nil else { return }
             picker?.requestRejected(peer: peer.key, block: PickedBlock(request))
             fillRequests(peer)
         case .allowedFast(let index):

@@ -41,6 +41,7 @@ extension TorrentSession {
         let request = BlockRequest(piece: UInt32(piece), begin: UInt32(begin), length: UInt32(block.readableBytes))
         guard peer.outstanding.remove(request) != nil, let picker, let storage else {
             // Unrequested or cancelled (endgame duplicates): count the bytes, drop the data.
+            peer.cancelled.remove(request)
             peer.downloadRate.add(block.readableBytes, now: now)
             return
         }
@@ -55,7 +56,10 @@ extension TorrentSession {
         for cancel in outcome.cancels {
             guard let other = peers[cancel.peer] else { continue }
             let duplicate = BlockRequest(cancel.block)
-            if other.outstanding.remove(duplicate) != nil { other.send(.cancel(duplicate)) }
+            if other.outstanding.remove(duplicate) != nil {
+                other.send(.cancel(duplicate))
+                if other.supportsFast { other.cancelled.insert(duplicate) }
+            }
         }
         if outcome.pieceComplete { awaitingVerification.insert(piece) }
         guard outcome.accepted else {

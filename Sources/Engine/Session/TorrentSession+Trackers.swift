@@ -62,18 +62,27 @@ extension TorrentSession {
         guard let response = result.response else {
             trackerMessage = result.errors.last.map { "\($0.url): \($0.error)" } ?? "no tracker answered"
             logger.notice("announce failed: \(trackerMessage ?? "")")
-            scheduleAnnounce(after: .seconds(Self.retryAfterFailure))
+            announceFailures += 1
+            scheduleAnnounce(after: retryDelay())
             return
         }
+        announceFailures = 0
         if event == nextAnnounceEvent { nextAnnounceEvent = .none }
         trackerMessage = response.warning
         if let external = response.externalIP { externalAddressReported(external, by: "tracker \(result.url ?? "?")") }
         let now = NIODeadline.now()
         for peer in response.peers { candidates.add(peer, source: .tracker, learnedVia: learnedVia, now: now) }
-        logger.debug("tracker gave \(response.peers.count) peers")
+        logger.debug("tracker gave \(response.peers.count) peers: \(response.peers.map(\.description).joined(separator: " "))")
         connectToCandidates()
         let interval = Int64(max(response.interval, response.minInterval ?? 0, 15))
         scheduleAnnounce(after: .seconds(min(interval, Self.defaultAnnounceInterval)))
+    }
+
+    /// Right after a tunnel came back its routes may still be settling: retry every 250 ms until the
+    /// first data arrives. Otherwise back off 1, 2, 4 … 30 s.
+    private func retryDelay() -> TimeAmount {
+        if resumeStartedAt != nil { return .milliseconds(250) }
+        return .seconds(min(Self.retryAfterFailure, Int64(1) << min(announceFailures - 1, 5)))
     }
 
     /// Best effort "stopped" announce on shutdown; gives up after two seconds.

@@ -30,6 +30,9 @@ extension TorrentSession {
         }
         if tunnelWait == nil { tunnelWait = TunnelWait(interface: interface, reason: reason, since: Date()) }
         resumeStartedAt = nil
+        // A fresh peer id for the next tunnel: the swarm cannot link the sessions before and after the
+        // outage, and peers still holding our silently dead connections do not refuse us as a duplicate.
+        peerID = PeerID.random()
         announceTask?.cancel()
         announceTask = nil
         for peer in peers.values { peer.close() }

@@ -82,6 +82,7 @@ final class TorrentSession: @unchecked Sendable {
     var announceTask: Scheduled<Void>?
     var nextAnnounceEvent: AnnounceEvent = .started
     var announcing = false
+    var announceFailures = 0
     let completion: EventLoopPromise<Void>
     let announceKey = UInt32.random(in: .min ... .max)
 
