@@ -213,16 +213,17 @@ public final class SocketFactory: Sendable {
         abort(liveChannels.withLockedValue { $0.values.filter { $0.interface == interface }.map(\.channel) })
     }
 
-    /// Abortive close: SO_LINGER 0 makes the kernel drop unsent data and send RST instead of lingering
-    /// in FIN_WAIT with queued bytes for a path that no longer exists.
+    /// Closes at once, for the application: no read or write happens on these channels afterwards, and
+    /// close(2) does not block. Deliberately NOT an RST abort (SO_LINGER 0): that destroys the kernel
+    /// socket and with it the interface pinning, so the RST the kernel sends in answer to the peer's next
+    /// retransmission is routed like an unbound packet — out of the clear interface when the tunnel's
+    /// route is gone. The tunnel lab caught exactly that. An orphaned socket stays pinned to the tunnel
+    /// until the kernel reaps it, so whatever it still sends goes through the tunnel or nowhere.
     private func abort(_ channels: [any Channel]) -> SocketsClosing {
         var futures: [EventLoopFuture<Void>] = []
         for channel in channels {
             let promise = channel.eventLoop.makePromise(of: Void.self)
             channel.eventLoop.execute {
-                if channel.isActive, let options = channel as? any SocketOptionProvider {
-                    _ = options.setSoLinger(linger(l_onoff: 1, l_linger: 0))  // Synchronous on the channel's loop.
-                }
                 channel.close(mode: .all, promise: nil)
                 promise.succeed(())
             }

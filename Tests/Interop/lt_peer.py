@@ -13,6 +13,7 @@ through the tracker, and several peers may share one IP (everything runs on 127.
 """
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -40,6 +41,9 @@ def make_session(listen: str) -> lt.session:
         | lt.alert_category.tracker | lt.alert_category.peer | lt.alert_category.connect,
         "user_agent": "burrow-interop-libtorrent",
     }
+    if os.environ.get("LT_PEER_LOG") == "1":
+        # Every message sent and received, for diagnosing a peer's behaviour (very verbose).
+        settings["alert_mask"] |= lt.alert_category.peer_log
     return lt.session(settings)
 
 
@@ -55,7 +59,7 @@ def drain_alerts(session: lt.session) -> list:
                               lt.peer_error_alert, lt.peer_disconnected_alert,
                               lt.peer_connect_alert, lt.metadata_received_alert,
                               lt.torrent_finished_alert, lt.file_error_alert,
-                              lt.hash_failed_alert)):
+                              lt.hash_failed_alert, lt.peer_log_alert)):
             log(f"alert {type(alert).__name__}: {alert.message()}")
     return alerts
 

@@ -11,4 +11,5 @@ if [[ ! -x "$python" ]]; then
     exit 1
 fi
 # Hard cap for the whole suite; the python side stops its processes when it receives SIGTERM.
+export PYTHONDONTWRITEBYTECODE=1
 exec timeout --kill-after=20 "${INTEROP_SUITE_TIMEOUT:-900}" "$python" -u "$here/test_interop.py" "$@"

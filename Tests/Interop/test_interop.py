@@ -28,6 +28,7 @@ import unittest
 from contextlib import contextmanager
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from clients import Client, make_client, missing_executables  # noqa: E402

@@ -35,7 +35,10 @@ extension TorrentSession {
         } else if anyFileExists(info) || options.forceRecheck {
             state = .checking(done: 0, of: info.pieceCount)
             haveFuture = Recheck.recheck(storage: storage, info: info, on: eventLoop) { done in
-                self.eventLoop.execute { self.state = .checking(done: done, of: info.pieceCount) }
+                self.eventLoop.execute {
+                    // Progress reports can trail the end of the check: never step back from a later state.
+                    if case .checking = self.state { self.state = .checking(done: done, of: info.pieceCount) }
+                }
             }
         } else {
             haveFuture = eventLoop.makeSucceededFuture(Bitfield(count: info.pieceCount))
