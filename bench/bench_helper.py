@@ -95,8 +95,12 @@ def report(args) -> int:
             ratios[other["client"]] = ratio
             print(f"  vs {other['client']:<10} wall {ratio['wall_s']}x   cpu {ratio['cpu_s']}x   "
                   f"peak RSS {ratio['peak_rss_mib']}x")
-    result = {"size_bytes": args.size, "runs": runs, "burrow_ratios": ratios,
-              "note": "page cache not dropped between runs; all processes share the host's 2 cores"}
+    notes = ["the page cache is not dropped between runs (seeders read from a warm cache)",
+             "seeders, tracker and client share the host's cores; cpu is the client's alone"]
+    if any(run["client"] == "lt" for run in runs):
+        notes.append("libtorrent 2.x writes through mmap, so its peak RSS includes file pages of the download")
+    print("\nnotes:\n" + "\n".join(f"  - {note}" for note in notes))
+    result = {"size_bytes": args.size, "runs": runs, "burrow_ratios": ratios, "notes": notes}
     with open(args.json, "w") as handle:
         json.dump(result, handle, indent=2)
     print(f"\nJSON ({args.json}):")

@@ -182,15 +182,21 @@ for client in "${clients[@]}"; do
                  --bt-save-metadata=false --auto-save-interval=0 "$work/bench.torrent") ;;
     esac
     log "downloading with $client"
+    # In the background and waited for, so a signal reaches the cleanup trap at once. `timeout`
+    # leads its own process group and signals the whole group (time and the client) when it is
+    # terminated or its limit passes.
+    ip netns exec bwb-client timeout --kill-after=10 "$download_timeout" \
+        /usr/bin/time -f '%e\t%U\t%S\t%M' -o "$work/time-$client" \
+        "${cmd[@]}" > "$work/logs/download-$client.log" 2>&1 &
+    client_pid=$!
+    pids+=("$client_pid")
     status=0
-    # time outside timeout: wait4() rusage of `timeout` includes the client it waited for.
-    ip netns exec bwb-client /usr/bin/time -f '%e\t%U\t%S\t%M' -o "$work/time-$client" \
-        timeout --kill-after=10 "$download_timeout" "${cmd[@]}" > "$work/logs/download-$client.log" 2>&1 || status=$?
+    wait "$client_pid" || status=$?
     verified=no
     if [[ -f "$out/$name" ]] && [[ "$(sha256sum "$out/$name" | cut -d' ' -f1)" == "$source_sha" ]]; then
         verified=yes
     fi
-    measured="$(grep -E '^[0-9.]+\s' "$work/time-$client" | tail -n 1 || true)"
+    measured="$(grep -E '^[0-9.]+\s' "$work/time-$client" 2> /dev/null | tail -n 1 || true)"
     [[ -n "$measured" ]] || measured="$(printf '0\t0\t0\t0')"
     printf '%s\t%s\t%s\t%s\n' "$client" "$status" "$measured" "$verified" >> "$runs"
     log "$client: exit $status, verified $verified ($(cut -f1 <<< "$measured") s wall)"
