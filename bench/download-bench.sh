@@ -18,6 +18,7 @@
 # Env: BURROW_BIN (default /work/main/.build/release/burrow, else .build-release/release/burrow),
 #      BURROW_EXTRA_ARGS (appended to burrow's command line, e.g. "--log-level debug").
 set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"

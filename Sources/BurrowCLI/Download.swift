@@ -148,7 +148,10 @@ struct Download: AsyncParsableCommand {
             downloadRateLimit: maxDownload.map { $0 * 1024 }, uploadRateLimit: maxUpload.map { $0 * 1024 },
             extraPeers: extraPeers)
 
-        let configuration = ClientConfiguration(networkPolicy: policy, listenPort: port, dnsServers: dnsServers().compactMap { $0 })
+        // SO_MARK needs CAP_NET_ADMIN; as root every socket carries the mark the firewall layer matches.
+        let mark: UInt32? = geteuid() == 0 ? SocketMark.burrow : nil
+        let configuration = ClientConfiguration(networkPolicy: policy, listenPort: port,
+                                                dnsServers: dnsServers().compactMap { $0 }, socketMark: mark)
         let client = BurrowClient(configuration: configuration, logger: logger)
         let reporter = ProgressReporter(isTerminal: isTerminal, unbound: policy == .unbound)
         let outcome: Outcome

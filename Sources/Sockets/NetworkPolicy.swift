@@ -51,3 +51,10 @@ public enum InterfacePattern {
         return nil
     }
 }
+
+/// The SO_MARK value the socket seam puts on Burrow's sockets, and the firewall layer matches on.
+public enum SocketMark {
+    /// "BRW" in the upper bytes; distinctive enough not to collide with common VPN client marks
+    /// (WireGuard's wg-quick uses 51820 = 0xca6c, Mullvad 0x6d6f6c65).
+    public static let burrow: UInt32 = 0x4252_5700
+}

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -27,12 +28,38 @@ public final class SocketFactory: Sendable {
     private let interfaceSource = NIOLockedValueBox<(@Sendable () -> [UsableInterface])?>(nil)
     /// The DNS stub used for every name lookup (never the system resolver when bound).
     private let dnsResolver = NIOLockedValueBox<DNSResolver?>(nil)
+    /// SO_MARK put on every socket so the firewall layer can tell Burrow's packets apart (nil: none).
+    public let socketMark: UInt32?
+    /// Test-only (BURROW_TEST_UNBOUND_SOCKETS=1): skip interface pinning to prove the firewall layer
+    /// catches what the application layer lets through. Inert unless the variable is set.
+    public let skipsPinningForTests: Bool
 
-    public init(policy: NetworkPolicy, group: any EventLoopGroup, threadPool: NIOThreadPool, logger: Logger) {
+    public init(policy: NetworkPolicy, group: any EventLoopGroup, threadPool: NIOThreadPool, logger: Logger,
+                socketMark: UInt32? = nil,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.policy = policy
         self.group = group
         self.threadPool = threadPool
         self.logger = logger
+        self.socketMark = socketMark
+        self.skipsPinningForTests = environment["BURROW_TEST_UNBOUND_SOCKETS"] == "1"
+        if skipsPinningForTests {
+            logger.critical("""
+                BURROW_TEST_UNBOUND_SOCKETS=1: TEST MODE, sockets are NOT pinned to the tunnel interfaces. \
+                Only the firewall layer stands between this process and a leak. Never use this outside tests.
+                """)
+        }
+    }
+
+    /// The SO_MARK option (Linux only; needs CAP_NET_ADMIN). Setting it failing makes the socket fail.
+    private var markOption: (option: ChannelOptions.Types.SocketOption, value: SocketOptionValue)? {
+        #if os(Linux)
+        guard let socketMark else { return nil }
+        return (ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: 36)),
+                SocketOptionValue(Int32(bitPattern: socketMark)))
+        #else
+        return nil
+        #endif
     }
 
     /// Makes the tunnel guard the source of truth for which interfaces sockets may be pinned to.
@@ -76,7 +103,8 @@ public final class SocketFactory: Sendable {
             .channelInitializer { channel in
                 self.track(channel, interface: pin?.interface.name).flatMap { initializer($0) }
             }
-        if let pin {
+        if let mark = markOption { bootstrap = bootstrap.channelOption(mark.option, value: mark.value) }
+        if let pin, !skipsPinningForTests {
             bootstrap = bootstrap
                 .channelOption(InterfacePinning.option(ipv6: pin.ipv6), value: SocketOptionValue(pin.interface.index))
                 .bind(to: pin.source)
@@ -137,7 +165,10 @@ public final class SocketFactory: Sendable {
             .childChannelInitializer { child in
                 self.track(child, interface: interface?.name).flatMap { childInitializer($0) }
             }
-        if let interface {
+        if let mark = markOption {
+            bootstrap = bootstrap.serverChannelOption(mark.option, value: mark.value).childChannelOption(mark.option, value: mark.value)
+        }
+        if let interface, !skipsPinningForTests {
             bootstrap = bootstrap.serverChannelOption(
                 InterfacePinning.option(ipv6: address.protocol == .inet6), value: SocketOptionValue(interface.index))
         }
@@ -159,7 +190,8 @@ public final class SocketFactory: Sendable {
             self.track(channel, interface: pin?.interface.name).flatMap { initializer($0) }
         }
         let source: SocketAddress
-        if let pin {
+        if let mark = markOption { bootstrap = bootstrap.channelOption(mark.option, value: mark.value) }
+        if let pin, !skipsPinningForTests {
             bootstrap = bootstrap.channelOption(
                 InterfacePinning.option(ipv6: pin.ipv6), value: SocketOptionValue(pin.interface.index))
             source = pin.source

@@ -10,6 +10,7 @@
 
 The session is TCP only (uTP off) with DHT, LSD, UPnP and NAT-PMP off, so peers are found only
 through the tracker, and several peers may share one IP (everything runs on 127.0.0.1).
+LT_PEER_LOG=1 in the environment logs every peer-wire message sent and received.
 """
 
 import argparse

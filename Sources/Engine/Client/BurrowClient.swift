@@ -15,12 +15,16 @@ public struct ClientConfiguration: Sendable {
     public var diskThreads: Int
     /// DNS servers to ask (through the tunnel). Empty: the nameservers of /etc/resolv.conf.
     public var dnsServers: [SocketAddress]
+    /// SO_MARK for every socket (the firewall layer's match); nil when the process may not set marks.
+    public var socketMark: UInt32?
 
-    public init(networkPolicy: NetworkPolicy, listenPort: Int = 6881, diskThreads: Int = 2, dnsServers: [SocketAddress] = []) {
+    public init(networkPolicy: NetworkPolicy, listenPort: Int = 6881, diskThreads: Int = 2,
+                dnsServers: [SocketAddress] = [], socketMark: UInt32? = nil) {
         self.networkPolicy = networkPolicy
         self.listenPort = listenPort
         self.diskThreads = diskThreads
         self.dnsServers = dnsServers
+        self.socketMark = socketMark
     }
 }
 
@@ -57,7 +61,8 @@ public final class BurrowClient: Sendable {
         self.threadPool.start()
         self.loop = group.next()
         self.loopState = NIOLoopBoundBox.makeBoxSendingValue(LoopState(), eventLoop: loop)
-        let sockets = SocketFactory(policy: configuration.networkPolicy, group: group, threadPool: threadPool, logger: logger)
+        let sockets = SocketFactory(policy: configuration.networkPolicy, group: group, threadPool: threadPool, logger: logger,
+                                    socketMark: configuration.socketMark)
         self.sockets = sockets
         if !configuration.dnsServers.isEmpty { sockets.useDNSServers(configuration.dnsServers) }
         if case .bound = configuration.networkPolicy {
