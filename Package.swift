@@ -9,6 +9,8 @@ import PackageDescription
 //   Trackers      HTTP(S) and UDP announcers, tiers              (Sockets)
 //   Storage       files on disk, piece hashing, resume data      (SystemPackage, NIO thread pool)
 //   Engine        torrent sessions: picker, choker, peers        (everything above)
+//   Diagnostics   burrow doctor: setup checks                    (Sockets, NIO)
+//   Firewall      nftables table / pf anchor: second leak layer   (Sockets)
 //   BurrowCLI     the `burrow` executable
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
@@ -76,6 +78,7 @@ let package = Package(
             name: "Engine",
             dependencies: [
                 "Bencode", "TorrentModel", "Sockets", "PeerWire", "Trackers", "Storage",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -83,10 +86,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "Diagnostics",
+            dependencies: [
+                "Sockets",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "Firewall",
+            dependencies: ["Sockets", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .executableTarget(
             name: "BurrowCLI",
             dependencies: [
-                "Engine", "TorrentModel", "Sockets",
+                "Engine", "TorrentModel", "Sockets", "Diagnostics", "Firewall",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -131,6 +147,16 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "DiagnosticsTests",
+            dependencies: ["Diagnostics", "Sockets",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "FirewallTests",
+            dependencies: ["Firewall", "Sockets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
     ]
 )

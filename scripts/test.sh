@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Burrow's whole test run: unit tests (swift test), then the interop suite against real clients.
+# Burrow's whole test run: unit tests (swift test), the interop suite against real clients, then the
+# tunnel lab (kill switch, DNS, leak capture; root only).
 # Usage: scripts/test.sh            (as root: installs missing Debian packages first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +22,12 @@ swift test --skip-build
 
 echo "== interop suite (real peers: opentracker, libtorrent, transmission, aria2)"
 BURROW_BIN="$PWD/.build/debug/burrow" Tests/Interop/run.sh
+
+echo "== tunnel lab (network namespaces, WireGuard + OpenVPN, kill switch scenarios; needs root)"
+if [ "$(id -u)" = 0 ]; then
+  BURROW_BIN="$PWD/.build/debug/burrow" Tests/Lab/run.sh --client burrow
+elif [ "${CI:-}" = true ]; then
+  echo "the tunnel lab needs root, and CI must run it"; exit 1
+else
+  echo "SKIPPED: the tunnel lab needs root (run scripts/test.sh as root)"
+fi

@@ -6,5 +6,5 @@ struct Burrow: AsyncParsableCommand {
         commandName: "burrow",
         abstract: "A BitTorrent client that never leaves the tunnel.",
         version: "0.1.0",
-        subcommands: [Download.self, Info.self])
+        subcommands: [Download.self, Info.self, FirewallCommand.self, Doctor.self])
 }

@@ -51,6 +51,9 @@ public final class SocketFactory: Sendable {
         }
     }
 
+    /// Peer traffic is bulk: read up to 256 KiB per syscall once a connection is busy.
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024)
+
     /// The SO_MARK option (Linux only; needs CAP_NET_ADMIN). Setting it failing makes the socket fail.
     private var markOption: (option: ChannelOptions.Types.SocketOption, value: SocketOptionValue)? {
         #if os(Linux)
@@ -100,6 +103,7 @@ public final class SocketFactory: Sendable {
             .connectTimeout(timeout)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: Self.receiveAllocator)
             .channelInitializer { channel in
                 self.track(channel, interface: pin?.interface.name).flatMap { initializer($0) }
             }
@@ -162,6 +166,7 @@ public final class SocketFactory: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 128)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
             .childChannelInitializer { child in
                 self.track(child, interface: interface?.name).flatMap { childInitializer($0) }
             }

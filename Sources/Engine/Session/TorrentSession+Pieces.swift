@@ -1,3 +1,4 @@
+import Crypto
 import NIOCore
 import PeerWire
 import Storage
@@ -15,7 +16,9 @@ extension TorrentSession {
         guard let picker, let has = peer.has, peer.amInterested, !isStopping else { return }
         if peer.peerChoking && peer.allowedFast.isEmpty { return }
         let room = peer.queueDepth - peer.outstanding.count
-        guard room > 0 else { return }
+        // Refill in batches (a quarter of the pipeline, at most 16 blocks): one write and one flush per
+        // batch instead of one per block received.
+        guard room > 0, peer.outstanding.isEmpty || room >= min(16, max(1, peer.queueDepth / 4)) else { return }
         // Under a download limit, only ask for what the bucket allows now; the tick retries.
         let budget = downloadLimiter.isUnlimited ? room : min(room, downloadLimiter.available(now: .now()) / PiecePicker.blockSize)
         guard budget > 0 else { return }
@@ -61,30 +64,30 @@ extension TorrentSession {
                 if other.supportsFast { other.cancelled.insert(duplicate) }
             }
         }
-        if outcome.pieceComplete { awaitingVerification.insert(piece) }
-        guard outcome.accepted else {
+        guard outcome.accepted, let info else {
             fillRequests(peer)
             return
         }
-        pendingWrites[piece, default: 0] += 1
-        storage.writeBlock(piece: piece, begin: begin, data: block, on: eventLoop).whenComplete { result in
-            self.pendingWrites[piece]! -= 1
-            if case .failure(let error) = result {
-                self.fail("storage error: \(error)")
-                return
-            }
-            if self.pendingWrites[piece] == 0 {
-                self.pendingWrites[piece] = nil
-                if self.awaitingVerification.remove(piece) != nil { self.verify(piece) }
-            }
-        }
+        pieceBuffers.store(piece: piece, begin: begin, block: block, pieceLength: info.length(ofPiece: piece))
+        if outcome.pieceComplete { verifyAndWrite(piece, storage: storage, expected: Array(info.hash(ofPiece: piece))) }
         fillRequests(peer)
     }
 
-    func verify(_ piece: Int) {
-        guard let storage else { return }
-        storage.verifyPiece(piece, on: eventLoop).whenComplete { result in
-            guard !self.isStopping || self.storage != nil else { return }
+    /// Hashes the assembled piece from memory on the disk pool and, only if it matches, writes it in one
+    /// positioned write. A piece that fails the hash never reaches the disk.
+    func verifyAndWrite(_ piece: Int, storage: any PieceStorage, expected: [UInt8]) {
+        guard let buffer = pieceBuffers.take(piece: piece) else { return }
+        let loop = eventLoop
+        threadPool.runIfActive(eventLoop: loop) {
+            var hasher = Insecure.SHA1()
+            buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            return hasher.finalize().elementsEqual(expected)
+        }.flatMap { matches -> EventLoopFuture<Bool> in
+            guard matches else { return loop.makeSucceededFuture(false) }
+            return storage.writeBlock(piece: piece, begin: 0, data: buffer, on: loop).map { true }
+        }.whenComplete { result in
+            self.pieceBuffers.recycle(buffer)
+            guard !self.isStopping else { return }
             switch result {
             case .success(true):
                 self.pieceVerified(piece)
@@ -95,7 +98,7 @@ extension TorrentSession {
                 self.countHashFailure(contributors: contributors, piece: piece)
                 for peer in self.peers.values { self.fillRequests(peer) }
             case .failure(let error):
-                self.fail("storage error while verifying piece \(piece): \(error)")
+                self.fail("storage error on piece \(piece): \(error)")
             }
         }
     }

@@ -40,10 +40,8 @@ final class TorrentSession: @unchecked Sendable {
     var have: Bitfield?
     var storage: (any PieceStorage)?
     var resume: ResumeStore?
-    /// Writes in flight per piece; a fully received piece is verified only once this reaches zero.
-    var pendingWrites: [Int: Int] = [:]
-    /// Pieces whose blocks all arrived, waiting for their writes to land before verification.
-    var awaitingVerification: Set<Int> = []
+    /// Partly downloaded pieces, assembled in memory until complete and verified.
+    var pieceBuffers = PieceBuffers()
     var wantedPieces: Bitfield?
     var wantedBytes: Int64 = 0
     var verifiedWantedBytes: Int64 = 0
@@ -193,6 +191,10 @@ final class TorrentSession: @unchecked Sendable {
                 continue
             }
             fillRequests(peer)
+        }
+        if logger.logLevel <= .debug {
+            let inFlight = peers.values.reduce(0) { $0 + $1.outstanding.count }
+            logger.debug("memory: \(pieceBuffers.piecesHeld) pieces assembling, \(inFlight) requests in flight, queue depths \(peers.values.map(\.queueDepth))")
         }
         if ticks % 10 == 1 { rechoke(now: now) }
         if ticks % 60 == 0 && !isPrivate { sendPex() }

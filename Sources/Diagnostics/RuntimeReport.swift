@@ -1,0 +1,267 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import NIOCore
+import Sockets
+
+/// What a running Burrow client tells `burrow doctor` about itself: written every few seconds by the client,
+/// read by the doctor. JSON, so it is also readable by people and scripts.
+public struct RuntimeReport: Sendable, Equatable, Codable {
+    /// Bumped when a field changes meaning; readers reject versions they do not know.
+    public static let currentFormat = 1
+
+    public var format: Int
+    public var pid: Int32
+    /// When the client started, and when this report was written (wall clock).
+    public var started: Date
+    public var updated: Date
+    public var policy: ReportedPolicy
+    public var tunnel: ReportedTunnel
+    /// The address a peer (`yourip`) or tracker (`external ip`) last said it sees us at.
+    public var lastExternalAddress: ReportedExternalAddress?
+    /// The leak alarm's message once it fired (traffic is halted from then on).
+    public var leakAlarm: String?
+    public var killSwitch: ReportedKillSwitch
+
+    public init(
+        pid: Int32, started: Date, updated: Date, policy: ReportedPolicy, tunnel: ReportedTunnel,
+        lastExternalAddress: ReportedExternalAddress? = nil, leakAlarm: String? = nil,
+        killSwitch: ReportedKillSwitch = ReportedKillSwitch(count: 0)
+    ) {
+        self.format = Self.currentFormat
+        self.pid = pid
+        self.started = started
+        self.updated = updated
+        self.policy = policy
+        self.tunnel = tunnel
+        self.lastExternalAddress = lastExternalAddress
+        self.leakAlarm = leakAlarm
+        self.killSwitch = killSwitch
+    }
+
+    /// Builds a report straight from the client's live objects (the tunnel guard's availability and
+    /// last kill), stamped with this process's id and the current time.
+    public init(
+        started: Date, policy: NetworkPolicy, availability: TunnelAvailability,
+        lastExternalAddress: ReportedExternalAddress?, leakAlarm: String?, killCount: Int, lastKill: KillRecord?
+    ) {
+        self.init(
+            pid: getpid(), started: started, updated: Date(), policy: ReportedPolicy(policy),
+            tunnel: ReportedTunnel(availability), lastExternalAddress: lastExternalAddress, leakAlarm: leakAlarm,
+            killSwitch: ReportedKillSwitch(count: killCount, last: lastKill))
+    }
+
+    // MARK: - Files
+
+    /// Where the client writes and the doctor reads: `/run/burrow/status.json` as root, else
+    /// `$XDG_RUNTIME_DIR/burrow/status.json`, else `/tmp/burrow-<uid>/status.json`.
+    public static func defaultPath(
+        userID: uid_t = geteuid(), environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
+        if userID == 0 { return "/run/burrow/status.json" }
+        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") {
+            return (runtime.hasSuffix("/") ? String(runtime.dropLast()) : runtime) + "/burrow/status.json"
+        }
+        return "/tmp/burrow-\(userID)/status.json"
+    }
+
+    /// Writes atomically (temporary file, then rename): a reader sees the old report or the new one, never
+    /// half of one. Creates the directory (0700 outside /run) and refuses one owned by another user, since
+    /// under /tmp anyone could have made it first.
+    public func write(to path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try Self.prepareDirectory(directory)
+            try Self.encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch let error as RuntimeReportError {
+            throw error
+        } catch {
+            throw RuntimeReportError(path: path, reason: "cannot be written: \(error.localizedDescription)")
+        }
+    }
+
+    /// Reads a report. Throws `RuntimeReportError` with `isMissing` when there is no file.
+    public static func read(from path: String) throws -> RuntimeReport {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let missing = !FileManager.default.fileExists(atPath: path)
+            throw RuntimeReportError(
+                path: path, reason: missing ? "does not exist" : "cannot be read: \(error.localizedDescription)",
+                isMissing: missing)
+        }
+        let report: RuntimeReport
+        do {
+            report = try decoder.decode(RuntimeReport.self, from: data)
+        } catch {
+            throw RuntimeReportError(path: path, reason: "is not a Burrow runtime report: \(Self.describe(error))")
+        }
+        guard report.format == currentFormat else {
+            throw RuntimeReportError(
+                path: path, reason: "has format \(report.format); this burrow reads format \(currentFormat)")
+        }
+        return report
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    private static func prepareDirectory(_ directory: String) throws {
+        var info = stat()
+        if lstat(directory, &info) != 0 {
+            let permissions = directory.hasPrefix("/run/") ? 0o755 : 0o700
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: permissions])
+            } catch {
+                throw RuntimeReportError(path: directory, reason: "cannot be created: \(error.localizedDescription)")
+            }
+            guard lstat(directory, &info) == 0 else {
+                throw RuntimeReportError(path: directory, reason: "vanished right after being created")
+            }
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw RuntimeReportError(path: directory, reason: "is not a directory (or is a symbolic link)")
+        }
+        guard info.st_uid == geteuid() else {
+            throw RuntimeReportError(
+                path: directory, reason: "belongs to uid \(info.st_uid), not to this user (uid \(geteuid()))")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .keyNotFound(let key, _)?: return "missing field \"\(key.stringValue)\""
+        case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?:
+            return "bad field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\""
+        case .dataCorrupted(let context)?:
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? "not valid JSON" : "bad field \"\(path)\": \(context.debugDescription)"
+        default: return "\(error)"
+        }
+    }
+}
+
+/// The network policy, in a form that survives JSON.
+public struct ReportedPolicy: Sendable, Equatable, Codable {
+    /// Empty when unbound.
+    public var interfaces: [String]
+    public var unbound: Bool
+
+    public init(_ policy: NetworkPolicy) {
+        switch policy {
+        case .unbound:
+            interfaces = []
+            unbound = true
+        case .bound(let patterns):
+            interfaces = patterns
+            unbound = false
+        }
+    }
+
+    public var networkPolicy: NetworkPolicy {
+        unbound ? .unbound : .bound(interfacePatterns: interfaces)
+    }
+}
+
+/// The tunnel as the client's guard last saw it.
+public struct ReportedTunnel: Sendable, Equatable, Codable {
+    public var available: Bool
+    /// The usable tunnel interfaces and their addresses (empty when unavailable).
+    public var interfaces: [ReportedInterface]
+    /// Why the tunnel is unavailable; nil when available.
+    public var unavailableReason: String?
+
+    public init(available: Bool, interfaces: [ReportedInterface], unavailableReason: String? = nil) {
+        self.available = available
+        self.interfaces = interfaces
+        self.unavailableReason = unavailableReason
+    }
+
+    public init(_ availability: TunnelAvailability) {
+        switch availability {
+        case .available(let usable, _):
+            self.init(available: true, interfaces: usable.map {
+                ReportedInterface(name: $0.name, addresses: $0.addresses.compactMap(\.ipAddress))
+            })
+        case .unavailable(let lost, let reason, _):
+            self.init(available: false, interfaces: [], unavailableReason: "\(lost): \(reason)")
+        }
+    }
+}
+
+public struct ReportedInterface: Sendable, Equatable, Codable {
+    public var name: String
+    public var addresses: [String]
+
+    public init(name: String, addresses: [String]) {
+        self.name = name
+        self.addresses = addresses
+    }
+}
+
+public struct ReportedExternalAddress: Sendable, Equatable, Codable {
+    /// The address as text ("198.51.100.7", "2001:db8::7").
+    public var address: String
+    /// Who said so ("tracker udp://tracker.example:6969", "peer 10.0.0.9:51413").
+    public var reporter: String
+    public var at: Date
+
+    public init(address: String, reporter: String, at: Date) {
+        self.address = address
+        self.reporter = reporter
+        self.at = at
+    }
+}
+
+public struct ReportedKillSwitch: Sendable, Equatable, Codable {
+    /// How many times the kill switch closed sockets since the client started.
+    public var count: Int
+    public var lastInterface: String?
+    public var lastReason: String?
+    /// Kernel event to last close issued, for the most recent firing.
+    public var lastLatencyMicroseconds: Double?
+
+    public init(count: Int, lastInterface: String? = nil, lastReason: String? = nil, lastLatencyMicroseconds: Double? = nil) {
+        self.count = count
+        self.lastInterface = lastInterface
+        self.lastReason = lastReason
+        self.lastLatencyMicroseconds = lastLatencyMicroseconds
+    }
+
+    public init(count: Int, last: KillRecord?) {
+        self.init(count: count, lastInterface: last?.interface, lastReason: last?.reason,
+                  lastLatencyMicroseconds: last?.latencyMicroseconds)
+    }
+}
+
+/// A runtime report could not be written or read; names the file and what was wrong.
+public struct RuntimeReportError: Error, Equatable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    /// The file simply does not exist (the client is not running).
+    public let isMissing: Bool
+
+    public init(path: String, reason: String, isMissing: Bool = false) {
+        self.path = path
+        self.reason = reason
+        self.isMissing = isMissing
+    }
+
+    public var description: String { "runtime report \(path) \(reason)" }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import NIOCore
+@testable import Sockets
+import Testing
+@testable import Diagnostics
+
+@Suite struct RuntimeReportTests {
+    @Test func writeThenReadGivesTheSameReport() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let path = scratch.path + "/nested/burrow/status.json"
+        let report = Machine.report(external: "198.51.100.7", leakAlarm: "LEAK ALARM: test",
+                                    kills: ReportedKillSwitch(count: 1, lastInterface: "wg0", lastReason: "admin down",
+                                                              lastLatencyMicroseconds: 12.5))
+        try report.write(to: path)
+        #expect(try RuntimeReport.read(from: path) == report)
+
+        // Rewriting replaces the file whole; no temporary file is left next to it.
+        var newer = report
+        newer.killSwitch.count = 2
+        try newer.write(to: path)
+        #expect(try RuntimeReport.read(from: path).killSwitch.count == 2)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/nested/burrow")
+        #expect(leftovers == ["status.json"])
+    }
+
+    @Test func theFileIsReadableJSONWithNamedFields() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try Machine.report(external: "198.51.100.7").write(to: scratch.path + "/status.json")
+        let data = try Data(contentsOf: URL(fileURLWithPath: scratch.path + "/status.json"))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["pid"] as? Int == 4242)
+        #expect(object["format"] as? Int == 1)
+        #expect(object["started"] as? String == "2023-11-14T22:13:20Z")
+        let policy = try #require(object["policy"] as? [String: Any])
+        #expect(policy["interfaces"] as? [String] == ["wg0"])
+        let external = try #require(object["lastExternalAddress"] as? [String: Any])
+        #expect(external["address"] as? String == "198.51.100.7")
+    }
+
+    @Test func aMissingFileIsReportedAsMissing() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let error = try #require(throws: RuntimeReportError.self) { try RuntimeReport.read(from: scratch.path + "/none.json") }
+        #expect(error.isMissing)
+        #expect(error.description.contains("none.json does not exist"))
+    }
+
+    @Test func garbageIsRejectedNamingTheFile() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let path = scratch.path + "/status.json"
+        try Data("{\"pid\": 1}".utf8).write(to: URL(fileURLWithPath: path))
+        let error = try #require(throws: RuntimeReportError.self) { try RuntimeReport.read(from: path) }
+        #expect(!error.isMissing)
+        #expect(error.description.contains(path))
+        #expect(error.description.contains("missing field"))
+    }
+
+    @Test func anUnknownFormatIsRejected() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let path = scratch.path + "/status.json"
+        var report = Machine.report()
+        report.format = 99
+        try report.write(to: path)
+        let error = try #require(throws: RuntimeReportError.self) { try RuntimeReport.read(from: path) }
+        #expect(error.reason == "has format 99; this burrow reads format 1")
+    }
+
+    @Test func aDirectoryOwnedBySomeoneElseIsRefused() throws {
+        // /tmp/burrow-<uid> could be pre-created by another user; writing into it would hand them the file.
+        guard geteuid() == 0 else { return }
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let directory = scratch.path + "/foreign"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        #expect(chown(directory, 65534, 65534) == 0)
+        let error = try #require(throws: RuntimeReportError.self) { try Machine.report().write(to: directory + "/status.json") }
+        #expect(error.reason.contains("belongs to uid 65534"))
+    }
+
+    @Test func defaultPathsFollowUserAndRuntimeDirectory() {
+        #expect(RuntimeReport.defaultPath(userID: 0, environment: ["XDG_RUNTIME_DIR": "/run/user/0"]) == "/run/burrow/status.json")
+        #expect(RuntimeReport.defaultPath(userID: 1000, environment: ["XDG_RUNTIME_DIR": "/run/user/1000"])
+                == "/run/user/1000/burrow/status.json")
+        #expect(RuntimeReport.defaultPath(userID: 1000, environment: [:]) == "/tmp/burrow-1000/status.json")
+        #expect(RuntimeReport.defaultPath(userID: 1000, environment: ["XDG_RUNTIME_DIR": "relative"]) == "/tmp/burrow-1000/status.json")
+    }
+
+    @Test func policyRoundTripsThroughItsReportedForm() {
+        #expect(ReportedPolicy(.unbound).networkPolicy == .unbound)
+        #expect(ReportedPolicy(.bound(interfacePatterns: ["wg*", "tun0"])).networkPolicy == .bound(interfacePatterns: ["wg*", "tun0"]))
+    }
+
+    @Test func tunnelStateIsTakenFromTheGuardsAvailability() throws {
+        let wg0 = UsableInterface(name: "wg0", index: 3, addresses: [try SocketAddressParsing.address("10.64.0.2")])
+        #expect(ReportedTunnel(.available(interfaces: [wg0], changed: []))
+                == ReportedTunnel(available: true, interfaces: [ReportedInterface(name: "wg0", addresses: ["10.64.0.2"])]))
+        let down = ReportedTunnel(.unavailable(lost: "wg0", reason: "carrier lost", since: .now()))
+        #expect(!down.available)
+        #expect(down.unavailableReason == "wg0: carrier lost")
+    }
+}
+
+enum SocketAddressParsing {
+    static func address(_ text: String) throws -> SocketAddress { try SocketAddress(ipAddress: text, port: 0) }
+}
