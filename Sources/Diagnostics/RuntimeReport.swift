@@ -107,6 +107,14 @@ public struct RuntimeReport: Sendable, Equatable, Codable {
         return report
     }
 
+    /// Deletes the report at `path` if this process wrote it (at shutdown, so the doctor says "not running";
+    /// another burrow's report is left alone). Returns whether a file was removed.
+    @discardableResult
+    public static func remove(at path: String, writtenBy pid: Int32 = getpid()) -> Bool {
+        guard let report = try? read(from: path), report.pid == pid else { return false }
+        return (try? FileManager.default.removeItem(atPath: path)) != nil
+    }
+
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601

@@ -22,7 +22,7 @@ public final class SocketFactory: Sendable {
     private let logger: Logger
     /// Invariant: every channel this factory created (or accepted) and that is not yet closed is here,
     /// keyed by its ObjectIdentifier, with the interface it is pinned to (nil when unbound).
-    private let liveChannels = NIOLockedValueBox<[ObjectIdentifier: (channel: any Channel, interface: String?)]>([:])
+    private let liveChannels = NIOLockedValueBox<[ObjectIdentifier: TrackedChannel]>([:])
     private let isHalted = NIOLockedValueBox(false)
     /// Where usable interfaces come from: the tunnel guard once it runs (event-driven), else getifaddrs.
     private let interfaceSource = NIOLockedValueBox<(@Sendable () -> [UsableInterface])?>(nil)
@@ -177,7 +177,7 @@ public final class SocketFactory: Sendable {
             bootstrap = bootstrap.serverChannelOption(
                 InterfacePinning.option(ipv6: address.protocol == .inet6), value: SocketOptionValue(interface.index))
         }
-        return bootstrap.bind(to: address).flatMap { self.track($0, interface: interface?.name) }
+        return bootstrap.bind(to: address).flatMap { self.track($0, interface: interface?.name, kind: .listener) }
     }
 
     // MARK: - UDP
@@ -192,7 +192,7 @@ public final class SocketFactory: Sendable {
         let pin: Pin?
         do { pin = try self.pin(forRemote: remote) } catch { return loop.makeFailedFuture(error) }
         var bootstrap = DatagramBootstrap(group: loop).channelInitializer { channel in
-            self.track(channel, interface: pin?.interface.name).flatMap { initializer($0) }
+            self.track(channel, interface: pin?.interface.name, kind: .datagram).flatMap { initializer($0) }
         }
         let source: SocketAddress
         if let mark = markOption { bootstrap = bootstrap.channelOption(mark.option, value: mark.value) }
@@ -241,27 +241,37 @@ public final class SocketFactory: Sendable {
     /// Closes every live socket now. Later operations still work unless `halt()` was called.
     @discardableResult
     public func closeAll() -> SocketsClosing {
-        abort(liveChannels.withLockedValue { $0.values.map(\.channel) })
+        abort(liveChannels.withLockedValue { Array($0.values) })
     }
 
     /// Aborts every live socket pinned to `interface` (the kill switch). Safe from any thread.
     @discardableResult
     public func closeAll(onInterface interface: String) -> SocketsClosing {
-        abort(liveChannels.withLockedValue { $0.values.filter { $0.interface == interface }.map(\.channel) })
+        abort(liveChannels.withLockedValue { $0.values.filter { $0.interface == interface } })
     }
 
-    /// Closes at once, for the application: no read or write happens on these channels afterwards, and
-    /// close(2) does not block. Deliberately NOT an RST abort (SO_LINGER 0): that destroys the kernel
-    /// socket and with it the interface pinning, so the RST the kernel sends in answer to the peer's next
-    /// retransmission is routed like an unbound packet — out of the clear interface when the tunnel's
-    /// route is gone. The tunnel lab caught exactly that. An orphaned socket stays pinned to the tunnel
-    /// until the kernel reaps it, so whatever it still sends goes through the tunnel or nowhere.
-    private func abort(_ channels: [any Channel]) -> SocketsClosing {
+    /// Takes the sockets away from the application at once: no byte read from them reaches it any more,
+    /// and nothing more is written. Listeners and UDP sockets are simply closed. Established TCP sockets
+    /// are *retired* instead: a handler at the head of the pipeline discards input, the application is
+    /// told (`SocketRetiredEvent`) and forgets the connection, and the socket half-closes (FIN) and lives
+    /// on in the kernel, still pinned to the tunnel, until the peer closes it or a grace period ends.
+    ///
+    /// Why not close or RST-abort: Linux frees a TCP socket at once when it is aborted, or closed with
+    /// unread data (it sends an RST), and with the socket goes its interface pinning. The peer's next
+    /// retransmission then draws a socketless RST from the kernel, routed like an unbound packet — out of
+    /// the clear interface when the tunnel's route is gone. The tunnel lab caught exactly that. A retired
+    /// socket answers such segments itself, through the tunnel or not at all.
+    private func abort(_ channels: [TrackedChannel]) -> SocketsClosing {
         var futures: [EventLoopFuture<Void>] = []
-        for channel in channels {
+        for tracked in channels {
+            let channel = tracked.channel
             let promise = channel.eventLoop.makePromise(of: Void.self)
             channel.eventLoop.execute {
-                channel.close(mode: .all, promise: nil)
+                if tracked.kind == .stream, channel.isActive {
+                    Self.retire(channel)
+                } else {
+                    channel.close(mode: .all, promise: nil)
+                }
                 promise.succeed(())
             }
             futures.append(promise.futureResult)
@@ -299,11 +309,11 @@ public final class SocketFactory: Sendable {
         throw SocketSeamError.noUsableInterface(policy: policy.description, family: ipv6 ? "IPv6" : "IPv4")
     }
 
-    private func track(_ channel: any Channel, interface: String?) -> EventLoopFuture<any Channel> {
+    private func track(_ channel: any Channel, interface: String?, kind: TrackedChannel.Kind = .stream) -> EventLoopFuture<any Channel> {
         let id = ObjectIdentifier(channel)
         let halted = liveChannels.withLockedValue { live -> Bool in
             if isHalted.withLockedValue({ $0 }) { return true }
-            live[id] = (channel, interface)
+            live[id] = TrackedChannel(channel: channel, interface: interface, kind: kind)
             return false
         }
         if halted {
@@ -322,6 +332,44 @@ public final class SocketFactory: Sendable {
             _ = self.liveChannels.withLockedValue { $0.removeValue(forKey: id) }
         }
         return channel.eventLoop.makeSucceededFuture(channel)
+    }
+}
+
+/// How long a retired socket may linger in the kernel before it is closed for good.
+let retiredSocketGracePeriod = TimeAmount.seconds(120)
+
+extension SocketFactory {
+    /// Runs on the channel's event loop. Idempotent.
+    static func retire(_ channel: any Channel) {
+        guard (try? channel.pipeline.syncOperations.handler(type: RetiredSocketHandler.self)) == nil else { return }
+        try? channel.pipeline.syncOperations.addHandler(RetiredSocketHandler(), position: .first)
+        channel.pipeline.fireUserInboundEventTriggered(SocketRetiredEvent())
+        channel.close(mode: .output, promise: nil)
+        let deadline = channel.eventLoop.scheduleTask(in: retiredSocketGracePeriod) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
+    }
+}
+
+/// A live socket this factory made, with what it is pinned to.
+struct TrackedChannel {
+    enum Kind { case stream, listener, datagram }
+    let channel: any Channel
+    let interface: String?
+    let kind: Kind
+}
+
+/// Sent through a channel's pipeline when the kill switch retires it: forget the connection now; the
+/// socket finishes dying in the kernel on its own. Closing it yourself would risk an unpinned RST.
+public struct SocketRetiredEvent: Sendable {}
+
+/// Swallows everything a retired socket still receives; a read error or EOF ends it for good.
+final class RetiredSocketHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is SocketRetiredEvent { context.fireUserInboundEventTriggered(event) }
+        // Half-closure events and the like stop here: nothing behind us may react any more.
     }
 }
 

@@ -107,3 +107,30 @@ import Testing
 enum SocketAddressParsing {
     static func address(_ text: String) throws -> SocketAddress { try SocketAddress(ipAddress: text, port: 0) }
 }
+
+@Suite struct RuntimeReportRemovalTests {
+    @Test func removesOnlyItsOwnReport() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let path = scratch.path + "/status.json"
+        try Machine.report().write(to: path)  // written by pid 4242
+        #expect(!RuntimeReport.remove(at: path, writtenBy: 999_999))
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(RuntimeReport.remove(at: path, writtenBy: 4242))
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(!RuntimeReport.remove(at: path, writtenBy: 4242))
+    }
+
+    @Test func aReportFromLiveObjectsCarriesThisProcess() throws {
+        let report = RuntimeReport(
+            started: Date(timeIntervalSince1970: 1_700_000_000), policy: .unbound,
+            availability: .available(interfaces: [], changed: []), lastExternalAddress: nil, leakAlarm: nil,
+            killCount: 0, lastKill: nil)
+        #expect(report.pid == getpid())
+        #expect(report.policy.unbound)
+        var snapshot = Machine.healthy
+        snapshot.runtime = .running(report)
+        let result = LeakAlarmCheck().evaluate(snapshot, configuration: DoctorConfiguration(policy: .unbound))
+        #expect(result.detail == "no leak alarm; pid \(getpid()) running unbound (any interface); kill switch never fired")
+    }
+}

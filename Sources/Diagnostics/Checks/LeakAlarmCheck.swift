@@ -29,8 +29,9 @@ public struct LeakAlarmCheck: Check {
                     "pid \(report.pid) is waiting for the tunnel (\(report.tunnel.unavailableReason ?? "unavailable")); \(history)",
                     fix: "bring the VPN up; Burrow resumes by itself")
             }
-            let via = report.tunnel.interfaces.map(\.name).spokenList
-            return ok("no leak alarm; pid \(report.pid) running via \(via); \(history)")
+            let via = report.policy.unbound
+                ? "unbound (any interface)" : "via " + report.tunnel.interfaces.map(\.name).spokenList
+            return ok("no leak alarm; pid \(report.pid) running \(via); \(history)")
         }
     }
 

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PeerWire
+import Sockets
 import TorrentModel
 
 /// Glue between one peer's channel and its torrent session: frames in, lifecycle events out.
@@ -57,6 +58,17 @@ final class PeerChannelHandler: ChannelInboundHandler {
             connection = session.peerHandshaked(handshake, channel: context.channel, address: remote, direction: .incoming)
         }
         if connection == nil { context.close(promise: nil) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is SocketRetiredEvent {
+            // The kill switch took the socket: forget the peer now; the socket dies in the kernel.
+            if let connection, let session { session.peerDisconnected(connection) }
+            connection = nil
+            session = nil
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

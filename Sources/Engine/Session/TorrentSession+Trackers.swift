@@ -41,9 +41,11 @@ extension TorrentSession {
         let loop = eventLoop
         // Outgoing sockets are pinned to the first usable interface: that is the path these peers come from.
         let via = (try? sockets.usableInterfaces())?.first?.name
+        let generation = announceGeneration
         let promise = loop.makePromise(of: TierAnnounceResult.self)
         promise.completeWithTask { await trackers.announce(request) }
         promise.futureResult.whenSuccess { result in
+            guard generation == self.announceGeneration else { return }  // Sent over a path that died.
             self.announcing = false
             self.announceFinished(result, event: event, learnedVia: via)
         }

@@ -35,7 +35,9 @@ extension TorrentSession {
         peerID = PeerID.random()
         announceTask?.cancel()
         announceTask = nil
-        for peer in peers.values { peer.close() }
+        announceGeneration += 1
+        // No closing here: the kill switch already retired every socket on the tunnel (closing one
+        // ourselves could make the kernel send an RST that is no longer pinned to the tunnel).
         logger.notice("tunnel down: \(interface) (\(reason)); waiting for tunnel")
     }
 

@@ -81,6 +81,8 @@ final class TorrentSession: @unchecked Sendable {
     var nextAnnounceEvent: AnnounceEvent = .started
     var announcing = false
     var announceFailures = 0
+    /// Bumped when the tunnel goes: answers to announces sent before describe a path that is gone.
+    var announceGeneration = 0
     let completion: EventLoopPromise<Void>
     let announceKey = UInt32.random(in: .min ... .max)
 
