@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "Engine",
             dependencies: [
-                "Bencode", "TorrentModel", "Sockets", "PeerWire", "Trackers", "Storage",
+                "Bencode", "TorrentModel", "Sockets", "PeerWire", "Trackers", "Storage", "Diagnostics",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diagnostics
 import Dispatch
 import Engine
 import Foundation
@@ -150,8 +151,9 @@ struct Download: AsyncParsableCommand {
 
         // SO_MARK needs CAP_NET_ADMIN; as root every socket carries the mark the firewall layer matches.
         let mark: UInt32? = geteuid() == 0 ? SocketMark.burrow : nil
-        let configuration = ClientConfiguration(networkPolicy: policy, listenPort: port,
+        var configuration = ClientConfiguration(networkPolicy: policy, listenPort: port,
                                                 dnsServers: dnsServers().compactMap { $0 }, socketMark: mark)
+        configuration.runtimeReportPath = RuntimeReport.defaultPath()
         let client = BurrowClient(configuration: configuration, logger: logger)
         let reporter = ProgressReporter(isTerminal: isTerminal, unbound: policy == .unbound)
         let outcome: Outcome

@@ -1,3 +1,5 @@
+import Diagnostics
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -17,6 +19,8 @@ public struct ClientConfiguration: Sendable {
     public var dnsServers: [SocketAddress]
     /// SO_MARK for every socket (the firewall layer's match); nil when the process may not set marks.
     public var socketMark: UInt32?
+    /// Where to keep a runtime report for `burrow doctor` (nil: none, e.g. in tests).
+    public var runtimeReportPath: String?
 
     public init(networkPolicy: NetworkPolicy, listenPort: Int = 6881, diskThreads: Int = 2,
                 dnsServers: [SocketAddress] = [], socketMark: UInt32? = nil) {
@@ -50,7 +54,10 @@ public final class BurrowClient: Sendable {
         var listening: Set<String> = []
         var identityAddress: SocketAddress?
         var leakAlarm: String?
+        var lastExternal: ReportedExternalAddress?
+        var reportTask: RepeatedTask?
     }
+    private let started = Date()
     private let loopState: NIOLoopBoundBox<LoopState>
 
     public init(configuration: ClientConfiguration, logger: Logger) {
@@ -77,6 +84,13 @@ public final class BurrowClient: Sendable {
     /// Starts the tunnel guard and accepts peers on the listen port. With no tunnel up yet this succeeds:
     /// everything waits until one appears.
     public func start() async throws {
+        if configuration.runtimeReportPath != nil {
+            try await loop.submit {
+                self.loopState.value.reportTask = self.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(2)) { _ in
+                    self.writeRuntimeReport()
+                }
+            }.get()
+        }
         if let tunnelGuard {
             tunnelGuard.onChange { [self] availability in
                 loop.execute { self.tunnelChanged(availability) }
@@ -171,11 +185,30 @@ public final class BurrowClient: Sendable {
         return first.firstAddress(ipv6: false) ?? first.firstAddress(ipv6: true)
     }
 
+    // MARK: - Runtime report (for `burrow doctor`)
+
+    /// Writes the report off the loop (file I/O): tunnel state, kill switch, external address, leak alarm.
+    private func writeRuntimeReport() {
+        guard let path = configuration.runtimeReportPath else { return }
+        let state = loopState.value
+        let report = RuntimeReport(
+            started: started, policy: configuration.networkPolicy,
+            availability: tunnelGuard?.availability ?? .available(interfaces: [], changed: []),
+            lastExternalAddress: state.lastExternal, leakAlarm: state.leakAlarm,
+            killCount: tunnelGuard?.killCount ?? 0, lastKill: tunnelGuard?.lastKill)
+        let logger = self.logger
+        _ = threadPool.runIfActive(eventLoop: loop) {
+            do { try report.write(to: path) } catch { logger.debug("could not write the runtime report: \(error)") }
+        }
+    }
+
     // MARK: - Leak alarm
 
     /// A peer or tracker reports the address it sees us at. If that is the address of an interface we are
     /// not bound to, our traffic is leaving outside the tunnel somewhere: halt everything and say so.
     private func externalAddressReported(_ ip: [UInt8], by reporter: String) {
+        loopState.value.lastExternal = ReportedExternalAddress(
+            address: PeerAddress(ip: ip, port: 0)?.ipString ?? "?", reporter: reporter, at: Date())
         guard case .bound = configuration.networkPolicy, loopState.value.leakAlarm == nil else { return }
         guard let clear = (try? InterfaceTable.usable(under: .unbound))?.first(where: { interface in
             !configuration.networkPolicy.allows(interfaceNamed: interface.name)
@@ -187,6 +220,7 @@ public final class BurrowClient: Sendable {
         logger.critical("\(message)")
         sockets.halt()
         for session in sessions.withLockedValue({ Array($0.values) }) { session.fail(message) }
+        writeRuntimeReport()
     }
 
     // MARK: - Torrents
@@ -224,6 +258,8 @@ public final class BurrowClient: Sendable {
             return Array(table.values)
         }
         for session in all { try? await session.stop().get() }
+        try? await loop.submit { self.loopState.value.reportTask?.cancel() }.get()
+        if let path = configuration.runtimeReportPath { _ = RuntimeReport.remove(at: path) }
         tunnelGuard?.stop()
         sockets.halt()
         try? await Task.sleep(for: .milliseconds(50))
