@@ -136,6 +136,7 @@ let package = Package(
             name: "EngineTests",
             dependencies: ["Engine", "TorrentModel", "Storage", "PeerWire", "Sockets",
                            .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
@@ -156,7 +157,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "FirewallTests",
-            dependencies: ["Firewall", "Sockets", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Firewall", "BurrowCLI", "Sockets", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict),
     ]
 )
