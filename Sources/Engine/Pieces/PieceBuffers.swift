@@ -12,7 +12,8 @@ struct PieceBuffers {
     /// Verified-and-written buffers kept for reuse, so a 1 MiB piece does not cost an mmap/munmap pair.
     private var spare: [ByteBuffer] = []
     private let allocator = ByteBufferAllocator()
-    static let maxSpare = 4
+    /// Enough to cover the pieces in flight to disk, so steady state allocates nothing.
+    static let maxSpare = 8
 
     var piecesHeld: Int { buffers.count }
 

@@ -13,7 +13,8 @@ extension TorrentSession {
 
     /// Tops up the peer's pipeline to its queue depth.
     func fillRequests(_ peer: PeerConnection) {
-        guard let picker, let has = peer.has, peer.amInterested, !isStopping else { return }
+        guard let picker, let has = peer.has, peer.amInterested, !isStopping,
+              piecesToDisk < Self.maxPiecesToDisk else { return }
         if peer.peerChoking && peer.allowedFast.isEmpty { return }
         let room = peer.queueDepth - peer.outstanding.count
         // Refill in batches (a quarter of the pipeline, at most 16 blocks): one write and one flush per
@@ -78,15 +79,25 @@ extension TorrentSession {
     func verifyAndWrite(_ piece: Int, storage: any PieceStorage, expected: [UInt8]) {
         guard let buffer = pieceBuffers.take(piece: piece) else { return }
         let loop = eventLoop
+        piecesToDisk += 1
         threadPool.runIfActive(eventLoop: loop) {
             var hasher = Insecure.SHA1()
             buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
             return hasher.finalize().elementsEqual(expected)
         }.flatMap { matches -> EventLoopFuture<Bool> in
             guard matches else { return loop.makeSucceededFuture(false) }
-            return storage.writeBlock(piece: piece, begin: 0, data: buffer, on: loop).map { true }
+            let previous = self.lastWrite ?? loop.makeSucceededVoidFuture()
+            let write = previous.flatMapError { _ in loop.makeSucceededVoidFuture() }.flatMap {
+                storage.writeBlock(piece: piece, begin: 0, data: buffer, on: loop)
+            }
+            self.lastWrite = write
+            return write.map { true }
         }.whenComplete { result in
             self.pieceBuffers.recycle(buffer)
+            self.piecesToDisk -= 1
+            if self.piecesToDisk == Self.maxPiecesToDisk - 1 {
+                for peer in self.peers.values { self.fillRequests(peer) }
+            }
             guard !self.isStopping else { return }
             switch result {
             case .success(true):

@@ -42,6 +42,13 @@ final class TorrentSession: @unchecked Sendable {
     var resume: ResumeStore?
     /// Partly downloaded pieces, assembled in memory until complete and verified.
     var pieceBuffers = PieceBuffers()
+    /// Complete pieces being hashed or written. Requests stop while this is at its cap, which bounds
+    /// memory when the disk is slower than the network.
+    var piecesToDisk = 0
+    static let maxPiecesToDisk = 8
+    /// The last write issued: writes of one torrent run one after another, so two disk threads never
+    /// contend for the same file's lock (measured: the kernel spins on it), and the other stays free to hash.
+    var lastWrite: EventLoopFuture<Void>?
     var wantedPieces: Bitfield?
     var wantedBytes: Int64 = 0
     var verifiedWantedBytes: Int64 = 0
