@@ -2,6 +2,7 @@ import ArgumentParser
 import Diagnostics
 import Dispatch
 import Engine
+import Firewall
 import Foundation
 import Logging
 import NIOCore
@@ -18,19 +19,7 @@ struct Download: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Folder to download into (the torrent's files go below it).")
     var output: String = "."
 
-    @Option(help: ArgumentHelp("Interfaces to bind every socket to: names or patterns, comma-separated (wg0,tun*).",
-                               valueName: "iface[,iface...]"))
-    var bind: String?
-
-    @Flag(help: "Use any interface (no binding). Your real address may leak; every progress line warns.")
-    var allowUnbound = false
-
-    @Option(help: ArgumentHelp("DNS servers to use, reached through the tunnel (default: resolv.conf's).",
-                               valueName: "ip[,ip...]"))
-    var dns: String?
-
-    @Option(help: "Listen port, shared by all bound interfaces.")
-    var port: Int = 6881
+    @OptionGroup var network: NetworkOptions
 
     @Flag(help: "Keep seeding after the download completes (until interrupted or the ratio is reached).")
     var seed = false
@@ -63,45 +52,14 @@ struct Download: AsyncParsableCommand {
     var logLevel: Logger.Level = .notice
 
     func validate() throws {
-        if bind == nil && !allowUnbound {
-            throw ValidationError("""
-                refusing to touch the network: no interface to bind to.
-                Pass --bind IFACE with your VPN interface (for example --bind wg0), or --allow-unbound to \
-                accept that traffic may leave through any interface.
-                """)
-        }
-        if bind != nil && allowUnbound {
-            throw ValidationError("--bind and --allow-unbound contradict each other; pass one")
-        }
-        if let bind {
-            for name in bindPatterns(bind) {
-                if let problem = InterfacePattern.validate(name) { throw ValidationError("--bind: \(problem)") }
-            }
-        }
-        guard (1...65535).contains(port) else { throw ValidationError("--port must be 1-65535, got \(port)") }
         if let seedRatio, seedRatio <= 0 { throw ValidationError("--seed-ratio must be positive") }
         if let maxDownload, maxDownload <= 0 { throw ValidationError("--max-download must be positive") }
         if let maxUpload, maxUpload <= 0 { throw ValidationError("--max-upload must be positive") }
-        for server in dnsServers() where server == nil {
-            throw ValidationError("--dns: \(dns ?? ""): expected numeric IP addresses, comma-separated")
-        }
+        // Refuse early (before any thread or socket exists) when no network choice was made anywhere.
+        _ = try network.resolve()
         for text in peer where PeerAddress(parsing: text) == nil {
             throw ValidationError("--peer \(text): expected ip:port or [ipv6]:port")
         }
-    }
-
-    /// nil entries are invalid addresses (reported by `validate`).
-    private func dnsServers() -> [SocketAddress?] {
-        guard let dns else { return [] }
-        return dns.split(separator: ",").map { text in
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
-            let bare = trimmed.hasPrefix("[") ? String(trimmed.dropFirst().dropLast()) : trimmed
-            return try? SocketAddress(ipAddress: bare, port: 53)
-        }
-    }
-
-    private func bindPatterns(_ text: String) -> [String] {
-        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     func run() async throws {
@@ -118,7 +76,9 @@ struct Download: AsyncParsableCommand {
         do { loaded = try TorrentSourceLoader.load(source) } catch {
             throw ValidationError("\(error)")
         }
-        let policy: NetworkPolicy = bind.map { .bound(interfacePatterns: bindPatterns($0)) } ?? .unbound
+        let settings: NetworkSettings
+        do { settings = try network.resolve() } catch { throw ValidationError("\(error)") }
+        let policy = settings.policy
         for name in policy.physicalLookingPatterns {
             logger.warning("--bind \(name) looks like a physical adapter, not a VPN tunnel: traffic through it is not hidden")
         }
@@ -151,9 +111,14 @@ struct Download: AsyncParsableCommand {
 
         // SO_MARK needs CAP_NET_ADMIN; as root every socket carries the mark the firewall layer matches.
         let mark: UInt32? = geteuid() == 0 ? SocketMark.burrow : nil
-        var configuration = ClientConfiguration(networkPolicy: policy, listenPort: port,
-                                                dnsServers: dnsServers().compactMap { $0 }, socketMark: mark)
+        var configuration = ClientConfiguration(networkPolicy: policy, listenPort: settings.port,
+                                                dnsServers: settings.dnsServers, socketMark: mark)
         configuration.runtimeReportPath = RuntimeReport.defaultPath()
+        // Second wall: with CAP_NET_ADMIN, the nftables table that drops Burrow's packets anywhere but the
+        // tunnel. Left in place at exit, so that it still protects after a crash.
+        if case .bound = policy {
+            _ = FirewallController.applyIfPermitted(policy: policy, match: settings.firewallMatch ?? .burrowMark, logger: logger)
+        }
         let client = BurrowClient(configuration: configuration, logger: logger)
         let reporter = ProgressReporter(isTerminal: isTerminal, unbound: policy == .unbound)
         let outcome: Outcome

@@ -63,6 +63,7 @@ struct FirewallStatusCommand: ParsableCommand {
         print("firewall: \(status.verdict)")
         print("configured: Burrow's packets (\(spec.match)) may leave only through \(spec.allowedInterfaces.joined(separator: ", "))")
         if let counters = status.countersLine { print(counters) }
+        if let loopback = status.loopbackLine { print(loopback) }
         switch status.state {
         case .matching: return
         case .differs: throw ExitCode.failure

@@ -47,6 +47,10 @@ public enum FirewallRule: Sendable, Equatable, CustomStringConvertible {
     case ignoreUnless(FirewallMatch)
     /// Burrow's packets may leave through interfaces matching this name or pattern.
     case allowInterface(String)
+    /// Burrow's packets to this machine's own addresses (oifname "lo") are dropped, counted apart from
+    /// leaks: they never reach a wire (typically Burrow dialling its own tunnel address, learnt from a
+    /// tracker), but a local proxy or resolver could forward them out of the clear interface.
+    case dropLoopback(counter: String)
     /// Burrow's packets of this family that got this far are counted and dropped.
     case countAndDrop(IPFamily, counter: String)
     /// A rule of another shape (edited by hand, or by another version); described in nft syntax.
@@ -56,6 +60,7 @@ public enum FirewallRule: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .ignoreUnless(let match): return "only \(match) is filtered"
         case .allowInterface(let pattern): return "allow out \(pattern)"
+        case .dropLoopback(let counter): return "drop loopback (counter \(counter))"
         case .countAndDrop(let family, let counter): return "drop \(family) (counter \(counter))"
         case .unrecognized(let text): return "unrecognized rule: \(text)"
         }
@@ -69,11 +74,16 @@ public enum BurrowTable {
     public static let chain = "output"
     /// Counter names by family; `burrow firewall status` sums them as "leak attempts blocked".
     public static func counter(_ family: IPFamily) -> String { "leak_attempts_\(family.rawValue)" }
+    /// Loopback drops are not leaks (nothing reaches a wire), so they have a counter of their own.
+    public static let loopbackCounter = "loopback_dropped"
+    /// Every named counter of the table, in the order the batch declares them.
+    public static var counterNames: [String] { IPFamily.allCases.map(counter) + [loopbackCounter] }
 
     /// The rules, in order, that `spec` stands for.
     public static func rules(for spec: FirewallSpec) -> [FirewallRule] {
         [.ignoreUnless(spec.match)]
             + spec.allowedInterfaces.map { .allowInterface($0) }
+            + [.dropLoopback(counter: loopbackCounter)]
             + IPFamily.allCases.map { .countAndDrop($0, counter: counter($0)) }
     }
 }

@@ -9,8 +9,10 @@ public enum FirewallState: Sendable, Equatable {
 /// `burrow firewall status`: the comparison and the drop counters.
 public struct FirewallStatus: Sendable, Equatable {
     public var state: FirewallState
-    /// Per-family counters of the live table (empty when not installed).
+    /// Per-family leak counters of the live table (empty when not installed).
     public var counters: [IPFamily: LiveTable.Counter]
+    /// Burrow's packets to its own machine, dropped on lo (nil when absent); not counted as leaks.
+    public var loopback: LiveTable.Counter?
 
     public var leakAttempts: LiveTable.Counter {
         counters.values.reduce(LiveTable.Counter(packets: 0, bytes: 0)) {
@@ -18,9 +20,10 @@ public struct FirewallStatus: Sendable, Equatable {
         }
     }
 
-    public init(state: FirewallState, counters: [IPFamily: LiveTable.Counter]) {
+    public init(state: FirewallState, counters: [IPFamily: LiveTable.Counter], loopback: LiveTable.Counter? = nil) {
         self.state = state
         self.counters = counters
+        self.loopback = loopback
     }
 
     /// Compares a live table (nil: the table does not exist) with `spec`.
@@ -34,7 +37,8 @@ public struct FirewallStatus: Sendable, Equatable {
             counters[family] = live.counters[BurrowTable.counter(family)]
         }
         let differences = Self.differences(live: live, expected: spec)
-        self.init(state: differences.isEmpty ? .matching : .differs(differences), counters: counters)
+        self.init(state: differences.isEmpty ? .matching : .differs(differences), counters: counters,
+                  loopback: live.counters[BurrowTable.loopbackCounter])
     }
 
     /// The one-line verdict: "active and matching", "active but differs: …" or "not installed".
@@ -57,6 +61,13 @@ public struct FirewallStatus: Sendable, Equatable {
         return "leak attempts blocked: \(total.packets) packets, \(total.bytes) bytes (\(perFamily.joined(separator: "; ")))"
     }
 
+    /// "loopback packets dropped: …"; nil when not installed or without that counter.
+    public var loopbackLine: String? {
+        guard state != .notInstalled, let loopback else { return nil }
+        return "loopback packets dropped (to this machine's own addresses, not leaks): "
+            + "\(loopback.packets) packets, \(loopback.bytes) bytes"
+    }
+
     static func differences(live: LiveTable, expected spec: FirewallSpec) -> [String] {
         var found: [String] = []
         // The chain: one output filter hook that accepts by default (it only drops Burrow's leaks).
@@ -74,7 +85,7 @@ public struct FirewallStatus: Sendable, Equatable {
             found.append("extra chain \(chain.name)")
         }
         // Counters.
-        let expectedCounters = IPFamily.allCases.map(BurrowTable.counter)
+        let expectedCounters = BurrowTable.counterNames
         for name in expectedCounters where live.counters[name] == nil {
             found.append("counter \(name) is missing")
         }
@@ -108,6 +119,8 @@ public struct FirewallStatus: Sendable, Equatable {
             let expected = FirewallRule.countAndDrop(family, counter: BurrowTable.counter(family))
             if !rules.contains(expected) { ruleDifferences.append("\(family) leaks are not dropped and counted") }
         }
+        let loopbackDrop = FirewallRule.dropLoopback(counter: BurrowTable.loopbackCounter)
+        if !rules.contains(loopbackDrop) { ruleDifferences.append("loopback is not dropped (the configuration drops it)") }
         for case .unrecognized(let text) in rules {
             ruleDifferences.append("unexpected rule \(text)")
         }

@@ -21,7 +21,7 @@ public struct LiveTable: Sendable, Equatable {
     /// Named counters of the table by name.
     public var counters: [String: Counter] = [:]
 
-    /// What was blocked, summed over the per-family counters that exist.
+    /// What was blocked on the way out, summed over the per-family counters that exist (not loopback).
     public var leakAttempts: Counter {
         IPFamily.allCases.compactMap { counters[BurrowTable.counter($0)] }
             .reduce(Counter(packets: 0, bytes: 0)) { Counter(packets: $0.packets + $1.packets, bytes: $0.bytes + $1.bytes) }
@@ -81,6 +81,10 @@ public enum NftablesListing {
             if parts.count == 2, let match = comparison(parts[0]), match.op == "==", match.subject == "meta oifname",
                let name = match.value as? String, parts[1].keys.contains("accept") {
                 return .allowInterface(name)
+            }
+            if parts.count == 3, let match = comparison(parts[0]), match.op == "==", match.subject == "meta oifname",
+               match.value as? String == "lo", let counter = parts[1]["counter"] as? String, parts[2].keys.contains("drop") {
+                return .dropLoopback(counter: counter)
             }
             if parts.count == 3, let match = comparison(parts[0]), match.op == "==", match.subject == "meta nfproto",
                let familyName = match.value as? String, let family = IPFamily(rawValue: familyName),

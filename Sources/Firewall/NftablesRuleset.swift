@@ -3,8 +3,10 @@
 /// One table of Burrow's own, `table inet burrow` (IPv4 and IPv6 alike), with one chain on the output
 /// hook. Packets that are not Burrow's return at the first rule, so other programs are never affected.
 /// Burrow's packets are accepted when the outgoing interface's name matches an allowed name or pattern;
-/// all others are counted per family and dropped. Loopback is not allowed: a bound Burrow never uses
-/// it, and a local proxy or resolver on lo could forward its traffic out of the clear interface.
+/// all others are counted per family and dropped. Loopback is not allowed: a bound Burrow never needs
+/// it, and a local proxy or resolver on lo could forward its traffic out of the clear interface. Its
+/// drops have their own counter, because they are not leaks (Burrow dialling its own tunnel address,
+/// which a tracker handed out, is routed over lo).
 public enum NftablesRuleset {
     /// The batch for `nft -f -`. It first declares the table (a no-op when it exists) and deletes it, so
     /// deleting never fails, then recreates it: applying is idempotent, and because nft commits a
@@ -20,8 +22,8 @@ public enum NftablesRuleset {
             "delete table \(BurrowTable.family) \(BurrowTable.name)",
             "table \(BurrowTable.family) \(BurrowTable.name) {",
         ]
-        for family in IPFamily.allCases {
-            lines += ["\tcounter \(BurrowTable.counter(family)) {", "\t}"]
+        for counter in BurrowTable.counterNames {
+            lines += ["\tcounter \(counter) {", "\t}"]
         }
         lines += [
             "\tchain \(BurrowTable.chain) {",
@@ -49,6 +51,8 @@ public enum NftablesRuleset {
             return "\(identityExpression(match, negated: true)) return"
         case .allowInterface(let pattern):
             return "oifname \"\(try interfaceExpression(pattern))\" accept"
+        case .dropLoopback(let counter):
+            return "oifname \"lo\" counter name \"\(counter)\" drop"
         case .countAndDrop(let family, let counter):
             return "meta nfproto \(family.rawValue) counter name \"\(counter)\" drop"
         case .unrecognized(let text):

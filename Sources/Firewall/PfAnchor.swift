@@ -11,6 +11,8 @@ public enum PfAnchor {
 
     /// Per-family label names; `pfctl -a burrow -sl` shows their packet and byte counts.
     public static func label(_ family: IPFamily) -> String { "burrow-leak-\(family.rawValue)" }
+    /// Loopback drops are labelled apart: they are not leaks (see `FirewallRule.dropLoopback`).
+    public static let loopbackLabel = "burrow-loopback"
 
     /// The `pfctl` arguments that load the anchor's rules from standard input.
     public static let loadArguments = ["-a", name, "-f", "-"]
@@ -32,6 +34,7 @@ public enum PfAnchor {
         for pattern in spec.allowedInterfaces {
             lines.append("pass out quick on \(try interfaceName(pattern)) proto { tcp udp } all user \(uid) keep state")
         }
+        lines.append("block drop out quick on lo0 proto { tcp udp } all user \(uid) label \"\(loopbackLabel)\"")
         for family in IPFamily.allCases {
             let af = family == .ipv4 ? "inet" : "inet6"
             lines.append("block drop out log quick \(af) proto { tcp udp } all user \(uid) label \"\(label(family))\"")
@@ -78,6 +81,7 @@ public enum PfAnchor {
         let expectedInterfaces = try spec.allowedInterfaces.map(interfaceName)
         var passed: [String] = []
         var blocked: Set<IPFamily> = []
+        var blocksLoopback = false
         var differences: [String] = []
         for line in lines {
             let words = line.split(separator: " ").map(String.init)
@@ -88,7 +92,9 @@ public enum PfAnchor {
                 differences.append("rule for another user: \(line)")
                 continue
             }
-            if line.hasPrefix("pass out quick on "), let interface = words.dropFirst(4).first {
+            if line.hasPrefix("block drop out quick on lo0 "), line.contains("\"\(loopbackLabel)\"") {
+                blocksLoopback = true
+            } else if line.hasPrefix("pass out quick on "), let interface = words.dropFirst(4).first {
                 if !passed.contains(interface) { passed.append(interface) }
             } else if line.hasPrefix("block drop out log quick "), let family = words.contains("inet6") ? IPFamily.ipv6
                         : words.contains("inet") ? IPFamily.ipv4 : nil, line.contains("\"\(label(family))\"") {
@@ -103,6 +109,7 @@ public enum PfAnchor {
         for interface in expectedInterfaces where !passed.contains(interface) {
             differences.append("does not allow \(interface) (configured)")
         }
+        if !blocksLoopback { differences.append("loopback is not dropped (the configuration drops it)") }
         for family in IPFamily.allCases where !blocked.contains(family) {
             differences.append("\(family) leaks are not blocked")
         }

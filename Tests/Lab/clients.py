@@ -86,6 +86,7 @@ class ClientRun:
     output: Path
     bind: list[str]
     port: int = 6890
+    env: dict[str, str] | None = None  # extra environment variables for the client
     lines: list[Line] = field(default_factory=list)
     progress: list[tuple[float, int]] = field(default_factory=list)
     events: list[tuple[float, str, str]] = field(default_factory=list)
@@ -99,12 +100,14 @@ class ClientRun:
         self.log_path = self.lab.log_dir / f"client-{self.kind}.log"
         self._lock = threading.Lock()
         self.started = time.monotonic()
+        environment = dict(os.environ, **self.env) if self.env else None
         popen = subprocess.Popen(L.in_ns(L.CLIENT_NS, argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, start_new_session=True, bufsize=0)
+                                 stderr=subprocess.PIPE, start_new_session=True, bufsize=0, env=environment)
         self.process = L.LabProcess(f"client-{self.kind}", argv, popen, self.log_path)
         self.lab.processes.append(self.process)  # the lab stops it on teardown whatever happens
         self._log = open(self.log_path, "a", buffering=1, errors="replace")
-        self._log.write(f"$ {' '.join(argv)}\n")
+        shown_env = "".join(f"{key}={value} " for key, value in (self.env or {}).items())
+        self._log.write(f"$ {shown_env}{' '.join(argv)}\n")
         self._readers = [threading.Thread(target=self._read, args=(popen.stdout, "out"), daemon=True),
                          threading.Thread(target=self._read, args=(popen.stderr, "err"), daemon=True)]
         for reader in self._readers:

@@ -66,6 +66,9 @@ OVPN_IF, OVPN_SERVER_IF = "tun0", "tunsrv0"
 OVPN_CLIENT_IP, OVPN_SERVER_IP = "10.67.0.2", "10.67.0.1"
 OVPN_PORT = 1194
 OVPN_TABLE = 167
+# The SO_MARK Burrow puts on its sockets as root (Sources/Sockets: SocketMark.burrow); the firewall matches it.
+BURROW_MARK = 0x42525700
+MARK_RULE_PREF = 1700  # after the oif/from rules of both tunnels (1660-1671)
 OVPN_TUN_MTU = 1380  # keeps the encapsulated UDP under the veth MTU (no outer fragments)
 
 # Every address the client may legitimately show to the swarm.
@@ -844,6 +847,13 @@ class Lab:
                 ip(CLIENT_NS, "addr", "del", f"{present}/{prefix}", "dev", interface)
         if f"inet {address}/" not in shown:
             ip(CLIENT_NS, "addr", "add", f"{address}/{prefix}", "dev", interface)
+
+    def route_marked_through_wireguard(self) -> None:
+        """Routes Burrow's marked packets by table 166 (wg0), as a VPN client that routes by fwmark
+        does. Needed when BURROW_TEST_UNBOUND_SOCKETS=1 leaves sockets unpinned: they then reach the
+        swarm through wg0 by this rule alone. While wg0 is gone, table 166 is empty, the lookup falls
+        through to the main table and the packets head for clear0, where only the firewall stops them."""
+        ip(CLIENT_NS, "rule", "add", "pref", str(MARK_RULE_PREF), "fwmark", hex(BURROW_MARK), "lookup", str(WG_TABLE))
 
     def _ensure_table_route(self, table: int, interface: str) -> None:
         ip(CLIENT_NS, "route", "replace", "default", "dev", interface, "table", str(table))

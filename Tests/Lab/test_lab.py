@@ -8,7 +8,28 @@ tunnel is killed, downed, readdressed or flapped. Every scenario builds a fresh 
   resume          progress resumes within LAB_RESUME_LIMIT (2 s) of the tunnel being restored
   complete        the client exits 0 and the file is byte-identical (sha256) to the seeded one
 
-  test_lab.py [--client burrow|lt|aria2] [-k NAME ...] [--keep] [--list]
+With the firewall (the firewall_* scenarios, or --firewall for any scenario) `burrow firewall apply
+--bind ...` runs in bl-client before the client starts, and at the end:
+
+  firewall-status   `burrow firewall status` says "active and matching"; its leak counter is reported,
+                    and must be > 0 where a scenario expects drops (firewall_unpinned_link_down)
+  firewall-restore  `burrow firewall remove` leaves `nft list ruleset` exactly as before apply
+
+The firewall_unpinned_* scenarios run Burrow with BURROW_TEST_UNBOUND_SOCKETS=1 (no interface pinning)
+and route its marked packets through wg0 by an fwmark rule (Lab.route_marked_through_wireguard): when
+the tunnel goes away, the orphaned sockets' FIN/retransmissions and late packets head for clear0, and
+only the firewall stands in their way. clear-leaks must still find nothing on clear0.
+
+Why only link_down must show drops: with the link down, wg0 keeps its address, so the orphaned sockets'
+FIN retransmissions (0.2, 0.4, 0.8 s ...) keep heading for clear0 and are dropped every time (13 in the
+lab; without the firewall the same run put 15 FINs on clear0). When wireguard-go dies or the address
+is removed, the address disappears and the kernel refuses to route packets from it at all (EINVAL in
+the route lookup), so only packets emitted in the short window before that reach the firewall: 0-3 per
+run (without the firewall: 3 FINs, respectively 1 DNS query, on clear0). Their counter is reported.
+Loopback drops (Burrow dialling its own tunnel address, learnt from the tracker) are counted apart and
+are not leak attempts.
+
+  test_lab.py [--client burrow|lt|aria2] [-k NAME ...] [--firewall] [--keep] [--list]
 
 Environment: BURROW_BIN (default /work/main/.build/debug/burrow); CI=true forces --client burrow and
 turns "unsupported by this client" into a failure; LAB_RESUME_LIMIT (2), LAB_STALL_TIMEOUT (30:
@@ -19,8 +40,10 @@ LAB_SEEDER_RATE (upload bytes/s per seeder, 3 MiB), LAB_WORK (parent of the work
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -81,6 +104,9 @@ class Scenario:
     act: Callable[[ScenarioContext], float]  # returns the monotonic time the tunnel was restored
     bind: tuple[str, ...] = (L.WG_IF,)
     wireguard_at_start: bool = True
+    firewall: bool = False          # `burrow firewall apply` in bl-client before the client starts
+    unpinned_sockets: bool = False  # BURROW_TEST_UNBOUND_SOCKETS=1: only the firewall stops leaks
+    expect_drops: bool = False      # the firewall's leak counter must end > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +187,75 @@ SCENARIOS = [
     Scenario("two_tunnels_one_killed", "bound to wg0,tun0; wireguard-go killed mid-download", 96,
              act_two_tunnels_one_killed, bind=(L.WG_IF, L.OVPN_IF)),
     Scenario("flaps_50", f"{FLAPS} link down/up flaps (0.1 s down, 0.3 s up) in a row", 200, act_flaps),
+    Scenario("firewall_unpinned_tunnel_killed", "firewall on, sockets NOT pinned; wireguard-go SIGKILLed", 96,
+             act_tunnel_killed, firewall=True, unpinned_sockets=True),
+    Scenario("firewall_unpinned_link_down", "firewall on, sockets NOT pinned; wg0 down during the outage", 96,
+             act_link_down, firewall=True, unpinned_sockets=True, expect_drops=True),
+    Scenario("firewall_unpinned_address_removed", "firewall on, sockets NOT pinned; wg0's address removed", 96,
+             act_address_removed, firewall=True, unpinned_sockets=True),
+    Scenario("firewall_pinned_tunnel_killed", "firewall on, normal pinning; wireguard-go SIGKILLed", 96,
+             act_tunnel_killed, firewall=True),
+    Scenario("firewall_pinned_two_tunnels", "firewall on (wg0,tun0), normal pinning; wireguard-go killed", 96,
+             act_two_tunnels_one_killed, bind=(L.WG_IF, L.OVPN_IF), firewall=True),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The firewall layer (burrow firewall apply/status/remove inside bl-client)
+
+def burrow_firewall(action: str, bind: tuple[str, ...] = ()) -> L.subprocess.CompletedProcess:
+    argv = [burrow_bin(), "firewall", action] + (["--bind", ",".join(bind)] if bind else [])
+    return L.ns_run(L.CLIENT_NS, argv, check=False)
+
+
+def client_ruleset() -> str:
+    return L.ns_run(L.CLIENT_NS, ["nft", "list", "ruleset"]).stdout
+
+
+def firewall_drops(status_output: str) -> tuple[int, int] | None:
+    """(packets, bytes) from the "leak attempts blocked: N packets, B bytes" line."""
+    match = re.search(r"leak attempts blocked: (\d+) packets, (\d+) bytes", status_output)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def apply_firewall(scenario: Scenario, info: dict) -> str:
+    """Applies the firewall in bl-client; returns the ruleset from before, for the restore check."""
+    before = client_ruleset()
+    applied = burrow_firewall("apply", scenario.bind)
+    if applied.returncode != 0:
+        raise L.LabError(f"burrow firewall apply --bind {','.join(scenario.bind)} failed "
+                         f"(status {applied.returncode}): {(applied.stderr or applied.stdout).strip()}")
+    info["firewall_applied"] = applied.stdout.strip().splitlines()[0]
+    return before
+
+
+def check_firewall(scenario: Scenario, before: str, info: dict) -> list[Check]:
+    checks = []
+    status = burrow_firewall("status", scenario.bind)
+    drops = firewall_drops(status.stdout)
+    info["firewall_status"] = status.stdout.strip().splitlines()
+    info["firewall_drops"] = drops
+    loopback = re.search(r"loopback packets dropped.*?: (\d+) packets, (\d+) bytes", status.stdout)
+    info["firewall_loopback_drops"] = (int(loopback.group(1)), int(loopback.group(2))) if loopback else None
+    matching = status.returncode == 0 and "active and matching" in status.stdout
+    detail = f"{status.stdout.strip().splitlines()[0] if status.stdout.strip() else status.stderr.strip()}; " \
+             f"dropped {drops[0]} packets, {drops[1]} bytes" if drops else f"no counter line: {status.stdout}{status.stderr}"
+    if scenario.expect_drops:
+        passed = matching and drops is not None and drops[0] > 0
+        detail += " (must be > 0: unpinned sockets tried the clear route)"
+    elif scenario.unpinned_sockets:
+        passed = matching and drops is not None
+        detail += " (> 0 not required: once wg0's address is gone the kernel does not route its packets at all)"
+    else:
+        passed = matching and drops is not None
+    checks.append(Check("firewall-status", passed, detail))
+    removed = burrow_firewall("remove")
+    after = client_ruleset()
+    restored = removed.returncode == 0 and after == before
+    checks.append(Check("firewall-restore", restored,
+                        "nft list ruleset identical to before apply" if restored else
+                        f"remove status {removed.returncode} {removed.stderr.strip()}; before:\n{before}\nafter:\n{after}"))
+    return checks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,11 +266,18 @@ def run_scenario(scenario: Scenario, kind: str, root: Path, keep: bool) -> tuple
     work.mkdir(parents=True, exist_ok=True)
     info: dict = {"client": kind, "work_dir": str(work)}
     checks: list[Check] = []
+    if scenario.firewall and kind != "burrow":
+        raise ClientUnsupported("the firewall scenarios need Burrow (its SO_MARK and `burrow firewall`)")
     try:
         with L.Lab(work, wireguard=scenario.wireguard_at_start, seeder_rate=SEEDER_RATE) as lab:
             torrent = L.make_payload_torrent(work, f"{scenario.name}.bin", scenario.size_mib * L.MIB)
             lab.add_torrent(torrent)
-            client = ClientRun(kind, lab, torrent, work / "download", list(scenario.bind))
+            ruleset_before = apply_firewall(scenario, info) if scenario.firewall else None
+            env = None
+            if scenario.unpinned_sockets:
+                lab.route_marked_through_wireguard()
+                env = {"BURROW_TEST_UNBOUND_SOCKETS": "1"}
+            client = ClientRun(kind, lab, torrent, work / "download", list(scenario.bind), env=env)
             ctx = ScenarioContext(lab, client)
             restored = scenario.act(ctx)
             info["action_at_bytes"] = client.bytes_between(0, ctx.notes["down_at"])
@@ -233,6 +334,8 @@ def run_scenario(scenario: Scenario, kind: str, root: Path, keep: bool) -> tuple
                 checks.append(Check("complete", False, f"{path} is not the seeded file (size {size} of "
                                     f"{torrent.size}, sha256 differs); {ending}"))
             info["events"] = [f"{when - client.started:.3f}s {name}" for when, name, _ in client.events][:20]
+            if ruleset_before is not None:
+                checks += check_firewall(scenario, ruleset_before, info)
             lab.stop_seeders()
     finally:
         # The payloads are large; whatever happened, keep only logs and captures unless --keep.
@@ -248,11 +351,13 @@ def main() -> int:
                         help="burrow (default, BURROW_BIN), lt (python3-libtorrent) or aria2 stand-in")
     parser.add_argument("-k", action="append", default=[], help="only scenarios whose name contains this")
     parser.add_argument("--keep", action="store_true", help="keep payloads and downloads")
+    parser.add_argument("--firewall", action="store_true",
+                        help="apply `burrow firewall` in bl-client before the client starts, in every scenario")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     if args.list:
         for scenario in SCENARIOS:
-            print(f"{scenario.name:26} {scenario.size_mib:4} MiB  {scenario.description}")
+            print(f"{scenario.name:34} {scenario.size_mib:4} MiB  {scenario.description}")
         return 0
     kind = args.client or "burrow"
     if in_ci() and kind != "burrow":
@@ -267,6 +372,8 @@ def main() -> int:
               file=sys.stderr)
         return 1
     selected = [s for s in SCENARIOS if not args.k or any(k in s.name for k in args.k)]
+    if args.firewall:
+        selected = [dataclasses.replace(s, firewall=True) for s in selected]
     if not selected:
         print(f"no scenario matches {args.k}", file=sys.stderr)
         return 2

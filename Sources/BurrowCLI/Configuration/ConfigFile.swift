@@ -272,7 +272,9 @@ struct TOMLSubsetParser {
             }
             items.append(try parseValue())
             skipBlankLinesAndComments()
-            if peek() == "," {
+            if peek() == nil {
+                throw error("array is not closed with \"]\"", at: startLine)
+            } else if peek() == "," {
                 advance()
             } else if peek() != "]" {
                 throw error("expected \",\" or \"]\" in the array")

@@ -1,4 +1,5 @@
 import NIOCore
+import Sockets
 import TorrentModel
 import Trackers
 
@@ -73,11 +74,25 @@ extension TorrentSession {
         trackerMessage = response.warning
         if let external = response.externalIP { externalAddressReported(external, by: "tracker \(result.url ?? "?")") }
         let now = NIODeadline.now()
-        for peer in response.peers { candidates.add(peer, source: .tracker, learnedVia: learnedVia, now: now) }
+        let own = ownAddresses()
+        for peer in response.peers where !(peer.port == listenPort && own.contains(peer.ip)) {
+            candidates.add(peer, source: .tracker, learnedVia: learnedVia, now: now)
+        }
         logger.debug("tracker gave \(response.peers.count) peers: \(response.peers.map(\.description).joined(separator: " "))")
         connectToCandidates()
         let interval = Int64(max(response.interval, response.minInterval ?? 0, 15))
         scheduleAnnounce(after: .seconds(min(interval, Self.defaultAnnounceInterval)))
+    }
+
+    /// Our own addresses: trackers list us among the peers, and dialling ourselves only wastes a connection.
+    func ownAddresses() -> Set<[UInt8]> {
+        let interfaces = (try? sockets.usableInterfaces()) ?? []
+        var own = Set(interfaces.flatMap { $0.addresses.compactMap { PeerAddress(socketAddress: $0)?.ip } })
+        if case .unbound = sockets.policy {
+            own.formUnion(((try? InterfaceTable.usable(under: .unbound)) ?? [])
+                .flatMap { $0.addresses.compactMap { PeerAddress(socketAddress: $0)?.ip } })
+        }
+        return own
     }
 
     /// Right after a tunnel came back its routes may still be settling: retry every 250 ms until the
