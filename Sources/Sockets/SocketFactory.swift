@@ -266,8 +266,10 @@ public final class SocketFactory: Sendable {
         for tracked in channels {
             let channel = tracked.channel
             let promise = channel.eventLoop.makePromise(of: Void.self)
+            let id = ObjectIdentifier(channel)
             channel.eventLoop.execute {
                 if tracked.kind == .stream, channel.isActive {
+                    self.liveChannels.withLockedValue { $0[id]?.retired = true }
                     Self.retire(channel)
                 } else {
                     channel.close(mode: .all, promise: nil)
@@ -278,6 +280,37 @@ public final class SocketFactory: Sendable {
         }
         let all = EventLoopFuture.andAllComplete(futures, on: group.next())
         return SocketsClosing(count: channels.count, done: all)
+    }
+
+    /// The tunnel is back on `interface` with `addresses`: end its retired connections that still own one
+    /// of those addresses with an RST now. They are still pinned to the tunnel, so the RST goes through it,
+    /// and the peers drop their stale half at once instead of waiting for a backed-off retransmission —
+    /// until then many clients refuse our new connection as a duplicate. Connections of an address that is
+    /// gone are left to die silently (an RST from the old address would only tie it to the new one).
+    /// A tunnel process that restarts recreates its interface under a new index: the sockets are re-pinned
+    /// to it first, or their RST would have no device to leave by.
+    @discardableResult
+    public func resetRetired(on interface: UsableInterface) -> Int {
+        let owned = Set(interface.addresses.compactMap(\.ipAddress))
+        let channels = liveChannels.withLockedValue { live in
+            live.values.filter { $0.retired && $0.interface == interface.name }.map(\.channel)
+        }
+        var count = 0
+        for channel in channels {
+            guard let local = channel.localAddress, let ip = local.ipAddress, owned.contains(ip) else { continue }
+            count += 1
+            channel.eventLoop.execute {
+                if !self.skipsPinningForTests {
+                    _ = try? channel.syncOptions?.setOption(
+                        InterfacePinning.option(ipv6: local.protocol == .inet6), value: SocketOptionValue(interface.index))
+                }
+                if let options = channel as? any SocketOptionProvider {
+                    _ = options.setSoLinger(linger(l_onoff: 1, l_linger: 0))  // Synchronous on this loop.
+                }
+                channel.close(promise: nil)
+            }
+        }
+        return count
     }
 
     /// Refuses all new sockets and closes the live ones (program exit).
@@ -356,6 +389,8 @@ struct TrackedChannel {
     let channel: any Channel
     let interface: String?
     let kind: Kind
+    /// Taken from the application by the kill switch; only the kernel still holds it.
+    var retired = false
 }
 
 /// Sent through a channel's pipeline when the kill switch retires it: forget the connection now; the

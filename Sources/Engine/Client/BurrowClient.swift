@@ -170,6 +170,10 @@ public final class BurrowClient: Sendable {
             for name in changed where !usable.contains(name) {
                 for session in all { session.tunnelLost(interface: name, reason: "no longer usable", allDown: false) }
             }
+            // Before anyone redials: let peers forget our connections from before the outage.
+            for interface in interfaces where changed.contains(interface.name) {
+                sockets.resetRetired(on: interface)
+            }
             _ = reconcileListeners(usable: usable, changed: changed)
             let identity = Self.identityAddress(of: interfaces)
             let previous = loopState.value.identityAddress
