@@ -253,8 +253,9 @@ public final class SocketFactory: Sendable {
     /// Takes the sockets away from the application at once: no byte read from them reaches it any more,
     /// and nothing more is written. Listeners and UDP sockets are simply closed. Established TCP sockets
     /// are *retired* instead: a handler at the head of the pipeline discards input, the application is
-    /// told (`SocketRetiredEvent`) and forgets the connection, and the socket half-closes (FIN) and lives
-    /// on in the kernel, still pinned to the tunnel, until the peer closes it or a grace period ends.
+    /// told (`SocketRetiredEvent`) and forgets the connection, and the socket lives on in the kernel, still
+    /// pinned to the tunnel: it half-closes (FIN) when the tunnel is back (`finishRetired`), and ends when
+    /// the peer closes it or a grace period passes.
     ///
     /// Why not close or RST-abort: Linux frees a TCP socket at once when it is aborted, or closed with
     /// unread data (it sends an RST), and with the socket goes its interface pinning. The peer's next
@@ -282,15 +283,16 @@ public final class SocketFactory: Sendable {
         return SocketsClosing(count: channels.count, done: all)
     }
 
-    /// The tunnel is back on `interface` with `addresses`: end its retired connections that still own one
-    /// of those addresses with an RST now. They are still pinned to the tunnel, so the RST goes through it,
-    /// and the peers drop their stale half at once instead of waiting for a backed-off retransmission —
-    /// until then many clients refuse our new connection as a duplicate. Connections of an address that is
-    /// gone are left to die silently (an RST from the old address would only tie it to the new one).
-    /// A tunnel process that restarts recreates its interface under a new index: the sockets are re-pinned
-    /// to it first, or their RST would have no device to leave by.
+    /// The tunnel is back on `interface`: its retired connections that still own one of its addresses send
+    /// their FIN now, through the tunnel, so peers see the end of our old connection at once instead of
+    /// after a timeout — until then many clients refuse our new connection as a duplicate. The sockets stay
+    /// alive to absorb whatever the peer still had in flight: an RST abort here would free them, and the
+    /// kernel's socketless RSTs to those late segments are routed like unbound packets (the 100-flap lab
+    /// caught 52 on the clear interface that way). Connections of an address that is gone are left to the
+    /// grace period (a FIN from the old address would only tie it to the new one). A tunnel process that
+    /// restarts recreates its interface under a new index: the sockets are re-pinned to it first.
     @discardableResult
-    public func resetRetired(on interface: UsableInterface) -> Int {
+    public func finishRetired(on interface: UsableInterface) -> Int {
         let owned = Set(interface.addresses.compactMap(\.ipAddress))
         let channels = liveChannels.withLockedValue { live in
             live.values.filter { $0.retired && $0.interface == interface.name }.map(\.channel)
@@ -304,10 +306,7 @@ public final class SocketFactory: Sendable {
                     _ = try? channel.syncOptions?.setOption(
                         InterfacePinning.option(ipv6: local.protocol == .inet6), value: SocketOptionValue(interface.index))
                 }
-                if let options = channel as? any SocketOptionProvider {
-                    _ = options.setSoLinger(linger(l_onoff: 1, l_linger: 0))  // Synchronous on this loop.
-                }
-                channel.close(promise: nil)
+                channel.close(mode: .output, promise: nil)
             }
         }
         return count
@@ -377,7 +376,8 @@ extension SocketFactory {
         guard (try? channel.pipeline.syncOperations.handler(type: RetiredSocketHandler.self)) == nil else { return }
         try? channel.pipeline.syncOperations.addHandler(RetiredSocketHandler(), position: .first)
         channel.pipeline.fireUserInboundEventTriggered(SocketRetiredEvent())
-        channel.close(mode: .output, promise: nil)
+        // No FIN yet: it could not leave while the tunnel is down, and its retransmission timer would back
+        // off for seconds. `finishRetired` sends it the moment the tunnel is back.
         let deadline = channel.eventLoop.scheduleTask(in: retiredSocketGracePeriod) { channel.close(promise: nil) }
         channel.closeFuture.whenComplete { _ in deadline.cancel() }
     }

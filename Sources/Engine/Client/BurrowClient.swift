@@ -172,7 +172,7 @@ public final class BurrowClient: Sendable {
             }
             // Before anyone redials: let peers forget our connections from before the outage.
             for interface in interfaces where changed.contains(interface.name) {
-                sockets.resetRetired(on: interface)
+                sockets.finishRetired(on: interface)
             }
             _ = reconcileListeners(usable: usable, changed: changed)
             let identity = Self.identityAddress(of: interfaces)
