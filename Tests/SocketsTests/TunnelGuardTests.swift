@@ -56,14 +56,33 @@ func interface(
 @Suite(.serialized) struct TunnelGuardTests {
     /// Real sockets pinned to `lo` through the factory: listeners on 127.0.0.1 and ::1, a client and the
     /// accepted connection.
-    static func liveLoopbackChannels(_ factory: SocketFactory) async throws -> [any Channel] {
+    /// Records what reaches the application: bytes, and whether the kill switch retired the socket.
+    final class ApplicationSide: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let retired = NIOLockedValueBox(false)
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is SocketRetiredEvent { retired.withLockedValue { $0 = true } }
+        }
+    }
+
+    static func liveLoopbackChannels(_ factory: SocketFactory, application: ApplicationSide? = nil) async throws -> [any Channel] {
         let listeners = try await factory.listenTCP(port: 0) { _ in factory.group.next().makeSucceededVoidFuture() }.get()
         let port = listeners[0].localAddress!.port!
         let target = listeners[0].localAddress!.ipAddress!
         let client = try await factory.connectTCP(to: try SocketAddress(ipAddress: target, port: port)) { channel in
-            channel.eventLoop.makeSucceededVoidFuture()
+            guard let application else { return channel.eventLoop.makeSucceededVoidFuture() }
+            return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(application) }
         }.get()
         return listeners + [client]
+    }
+
+    /// After a kill: listeners are closed, and the established connection is retired — the application was
+    /// told, the kernel still holds the socket. Then ends the connection so the test leaves nothing behind.
+    static func expectTakenFromApplication(_ channels: [any Channel], _ application: ApplicationSide) async throws {
+        for listener in channels.dropLast() { try await listener.closeFuture.get() }
+        for _ in 0..<100 where !application.retired.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(application.retired.withLockedValue { $0 }, "the application was not told its connection was retired")
+        try await channels.last!.close()
     }
 
     static func loopbackState(addresses: [String] = ["127.0.0.1", "::1"]) -> InterfaceState {
@@ -81,25 +100,38 @@ func interface(
         #expect(tunnel.currentUsable().map(\.name) == ["lo"])
         #expect(tunnel.availability.isAvailable)
 
-        let channels = try await Self.liveLoopbackChannels(sockets.factory)
+        let application = ApplicationSide()
+        let channels = try await Self.liveLoopbackChannels(sockets.factory, application: application)
         #expect(sockets.factory.liveSocketCount >= 3)
 
         let down = Self.loopbackState().with(isRunning: false, hasCarrier: false)
         source.emit(.linkDown(down, reason: .carrierLost))
 
-        // The kill happened inside emit (synchronously); the sockets finish closing on their event loop.
+        // The kill happened inside emit (synchronously); listeners finish closing on their event loop.
         let kill = try #require(tunnel.lastKill)
         #expect(kill.interface == "lo" && kill.reason == "carrier lost")
         #expect(kill.latencyMicroseconds < 50_000)
-        for channel in channels {
-            try await channel.closeFuture.get()
-            #expect(!channel.isActive)
+        let connection = channels.last!
+        for listener in channels.dropLast() {
+            try await listener.closeFuture.get()
+            #expect(!listener.isActive)
         }
-        for _ in 0..<100 where sockets.factory.liveSocketCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(sockets.factory.liveSocketCount == 0)
+        // The established connection is retired, not closed: the application is told at once, and the kernel
+        // keeps the socket (still pinned) so that nothing answers the peer from outside the tunnel.
+        for _ in 0..<100 where !application.retired.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(application.retired.withLockedValue { $0 })
+        #expect(connection.isActive)
         #expect(tunnel.currentUsable().isEmpty)
 
-        guard case .unavailable(let lost, let reason, let since)? = reports.last else {
+        // The tunnel is back: the retired connections send their FIN through it and end.
+        source.emit(.linkUp(Self.loopbackState()))
+        let back = try #require(tunnel.currentUsable().first)
+        #expect(sockets.factory.finishRetired(on: back) >= 1)
+        try await connection.closeFuture.get()
+        for _ in 0..<200 where sockets.factory.liveSocketCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(sockets.factory.liveSocketCount == 0)
+
+        guard case .unavailable(let lost, let reason, let since)? = reports.all.first(where: { !$0.isAvailable }) else {
             Issue.record("expected unavailable, got \(reports.all)")
             return
         }
@@ -125,14 +157,15 @@ func interface(
         let reports = AvailabilityLog()
         tunnel.onChange { reports.record($0) }
         try tunnel.start()
-        let channels = try await Self.liveLoopbackChannels(sockets.factory)
+        let application = ApplicationSide()
+        let channels = try await Self.liveLoopbackChannels(sockets.factory, application: application)
 
         let remaining = Self.loopbackState(addresses: ["127.0.0.1"])
         let gone = InterfaceAddress(address: try SocketAddress(ipAddress: "::1", port: 0), prefixLength: 128)
         source.emit(.addressRemoved(remaining, gone))
 
         #expect(tunnel.lastKill?.reason == "address ::1 removed")
-        for channel in channels { try await channel.closeFuture.get() }
+        try await Self.expectTakenFromApplication(channels, application)
         guard case .available(let interfaces, let changed)? = reports.last else {
             Issue.record("expected available, got \(reports.all)")
             return
@@ -198,11 +231,12 @@ func interface(
         let source = ScriptedInterfaceSource(initial: [Self.loopbackState()])
         let tunnel = TunnelGuard(sockets: sockets.factory, monitor: source, logger: Logger(label: "test"))
         try tunnel.start()
-        let channels = try await Self.liveLoopbackChannels(sockets.factory)
+        let application = ApplicationSide()
+        let channels = try await Self.liveLoopbackChannels(sockets.factory, application: application)
         source.emit(.failed(reason: "recv(AF_NETLINK): Bad file descriptor (errno 9)"))
         #expect(tunnel.currentUsable().isEmpty)
         #expect(tunnel.lastKill?.reason == "interface monitor failed: recv(AF_NETLINK): Bad file descriptor (errno 9)")
-        for channel in channels { try await channel.closeFuture.get() }
+        try await Self.expectTakenFromApplication(channels, application)
         // Even a later "up" cannot be trusted any more.
         source.emit(.linkUp(Self.loopbackState()))
         #expect(tunnel.currentUsable().isEmpty)
@@ -214,10 +248,11 @@ func interface(
         let source = ScriptedInterfaceSource(initial: [Self.loopbackState()])
         let tunnel = TunnelGuard(sockets: sockets.factory, monitor: source, logger: Logger(label: "test"))
         try tunnel.start()
-        let channels = try await Self.liveLoopbackChannels(sockets.factory)
+        let application = ApplicationSide()
+        let channels = try await Self.liveLoopbackChannels(sockets.factory, application: application)
         source.emit(.resync([Self.loopbackState().with(isUp: false, isRunning: false)], reason: .overrun))
         #expect(tunnel.lastKill?.reason == "admin down, found on resync after overrun")
-        for channel in channels { try await channel.closeFuture.get() }
+        try await Self.expectTakenFromApplication(channels, application)
         await sockets.shutdown()
     }
 
