@@ -54,6 +54,17 @@ import TorrentModel
         }
     }
 
+    /// A Burrow client seeding `metainfo` from `directory` (data already there), once its check is done.
+    static func startSeeder(_ metainfo: Metainfo, from directory: String, port: Int,
+                            uploadRateLimit: Int? = nil) async throws -> (BurrowClient, TorrentHandle) {
+        let seeder = client(port: port)
+        try await seeder.start()
+        let seeding = try await seeder.add(.metainfo(metainfo), options: SessionOptions(
+            outputDirectory: directory, seed: true, uploadRateLimit: uploadRateLimit))
+        try await waitComplete(seeding, seconds: 20)
+        return (seeder, seeding)
+    }
+
     @Test func leecherDownloadsByteIdenticalFromSeeder() async throws {
         let files = Self.makePayload()
         let torrentBytes = try TorrentCreator.create(files: files, name: "payload", pieceLength: 32 * 1024)
@@ -63,10 +74,7 @@ import TorrentModel
         try Self.write(files, name: "payload", into: seedDir)
 
         let seedPort = Self.freePort()
-        let seeder = Self.client(port: seedPort)
-        try await seeder.start()
-        let seeding = try await seeder.add(.metainfo(metainfo), options: SessionOptions(outputDirectory: seedDir, seed: true))
-        try await Self.waitComplete(seeding, seconds: 20)
+        let (seeder, seeding) = try await Self.startSeeder(metainfo, from: seedDir, port: seedPort)
         #expect(try await seeding.status().state == .seeding)
 
         let leecher = Self.client(port: seedPort + 1)
@@ -96,10 +104,7 @@ import TorrentModel
         try Data(data).write(to: URL(fileURLWithPath: seedDir + "/movie.bin"))
 
         let seedPort = Self.freePort()
-        let seeder = Self.client(port: seedPort)
-        try await seeder.start()
-        let seeding = try await seeder.add(.metainfo(metainfo), options: SessionOptions(outputDirectory: seedDir, seed: true))
-        try await Self.waitComplete(seeding, seconds: 20)
+        let (seeder, _) = try await Self.startSeeder(metainfo, from: seedDir, port: seedPort)
 
         let magnet = try MagnetLink.parse("magnet:?xt=urn:btih:\(metainfo.infoHash.hex)&dn=movie.bin&x.pe=127.0.0.1:\(seedPort)")
         let leecher = Self.client(port: seedPort + 1)
@@ -122,10 +127,7 @@ import TorrentModel
         try Self.write(files, name: "payload", into: seedDir)
 
         let seedPort = Self.freePort()
-        let seeder = Self.client(port: seedPort)
-        try await seeder.start()
-        let seeding = try await seeder.add(.metainfo(metainfo), options: SessionOptions(outputDirectory: seedDir, seed: true, uploadRateLimit: 400 * 1024))
-        try await Self.waitComplete(seeding, seconds: 20)
+        let (seeder, _) = try await Self.startSeeder(metainfo, from: seedDir, port: seedPort, uploadRateLimit: 400 * 1024)
 
         // First run: stop part-way (the seeder's upload limit keeps it slow enough to catch).
         let seedAddress = PeerAddress(parsing: "127.0.0.1:\(seedPort)")!
