@@ -29,10 +29,6 @@ struct PieceBuffers {
         buffers.removeValue(forKey: piece)
     }
 
-    mutating func discard(piece: Int) {
-        if let buffer = buffers.removeValue(forKey: piece) { recycle(buffer) }
-    }
-
     mutating func recycle(_ buffer: ByteBuffer) {
         guard spare.count < Self.maxSpare else { return }
         var buffer = buffer

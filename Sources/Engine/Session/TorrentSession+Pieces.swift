@@ -115,11 +115,10 @@ extension TorrentSession {
     }
 
     func pieceVerified(_ piece: Int) {
-        guard let info, have?[piece] == false else { return }
+        guard have?[piece] == false else { return }
         have![piece] = true
         verifiedThisSession += 1
         picker?.pieceVerified(piece)
-        if wantedPieces?[piece] == true { verifiedWantedBytes += Int64(info.length(ofPiece: piece)) }
         // The journal entry is what makes this piece survive a kill. It is one small append, done
         // right here so that nothing counts the piece as had before the journal does.
         do {

@@ -44,7 +44,7 @@ extension TorrentSession {
             haveFuture = eventLoop.makeSucceededFuture(Bitfield(count: info.pieceCount))
         }
         return haveFuture.flatMap { have in
-            self.installPieces(info: info, have: have, wanted: wanted)
+            self.installPieces(info: info, have: have)
             return resume.reset(have: have, threadPool: self.threadPool, on: self.eventLoop).recover { error in
                 self.logger.warning("could not write resume data: \(error)")
             }
@@ -54,16 +54,10 @@ extension TorrentSession {
         }
     }
 
-    private func installPieces(info: TorrentInfo, have: Bitfield, wanted: [Bool]) {
+    private func installPieces(info: TorrentInfo, have: Bitfield) {
         self.have = have
         let picker = PiecePicker(pieceCount: info.pieceCount, pieceLength: info.pieceLength,
                                  totalLength: info.totalLength, have: have)
-        var wantedPieces = Bitfield(count: info.pieceCount)
-        for (index, file) in info.files.enumerated() where !file.isPadding {
-            let priority = options.filePriorities[index] ?? .normal
-            guard priority != .skip else { continue }
-            for piece in info.pieces(overlappingFile: index) { wantedPieces[piece] = true }
-        }
         // Lowest first, so that a piece shared with a wanted file ends up wanted.
         picker.setPriority(.skip, forPieces: 0..<info.pieceCount)
         for (index, _) in info.files.enumerated() {
@@ -74,13 +68,9 @@ extension TorrentSession {
             picker.setPriority(.high, forPieces: info.pieces(overlappingFile: index))
         }
         self.picker = picker
-        self.wantedPieces = wantedPieces
-        wantedBytes = 0
-        verifiedWantedBytes = 0
-        for piece in wantedPieces.setIndices {
-            let length = Int64(info.length(ofPiece: piece))
-            wantedBytes += length
-            if have[piece] { verifiedWantedBytes += length }
+        // Wanted means what the picker fetches; the verified share is derived from its remaining bytes.
+        wantedBytes = (0..<info.pieceCount).reduce(0) { total, piece in
+            picker.priority(ofPiece: piece) == .skip ? total : total + Int64(info.length(ofPiece: piece))
         }
         state = .downloading
         logger.info("\(have.cardinality)/\(info.pieceCount) pieces already verified")

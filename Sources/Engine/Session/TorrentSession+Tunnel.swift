@@ -68,7 +68,6 @@ extension TorrentSession {
 
     /// A peer or tracker told us the address it sees us at; the client checks it against clear interfaces.
     func externalAddressReported(_ ip: [UInt8], by reporter: String) {
-        lastReportedExternalIP = ip
         onExternalAddress?(ip, reporter)
     }
 }

@@ -49,9 +49,8 @@ final class TorrentSession: @unchecked Sendable {
     /// The last write issued: writes of one torrent run one after another, so two disk threads never
     /// contend for the same file's lock (measured: the kernel spins on it), and the other stays free to hash.
     var lastWrite: EventLoopFuture<Void>?
-    var wantedPieces: Bitfield?
+    /// Bytes of the pieces the picker fetches (not `.skip`); set when the pieces are installed.
     var wantedBytes: Int64 = 0
-    var verifiedWantedBytes: Int64 = 0
     var hashFailures = 0
     /// Pieces verified by downloading in this run (not found on disk at start).
     var verifiedThisSession = 0
@@ -68,7 +67,6 @@ final class TorrentSession: @unchecked Sendable {
     var uploadLimiter: TokenBucket
     var downloadRate = RateMeter()
     var uploadRate = RateMeter()
-    var lastReportedExternalIP: [UInt8]?
     var trackerMessage: String?
 
     // MARK: Tunnel
@@ -220,7 +218,7 @@ final class TorrentSession: @unchecked Sendable {
         let now = NIODeadline.now()
         return TorrentStatus(
             name: displayName, infoHash: infoHash, state: state,
-            verifiedBytes: verifiedWantedBytes, wantedBytes: wantedBytes,
+            verifiedBytes: wantedBytes - (picker?.wantedRemainingBytes ?? 0), wantedBytes: wantedBytes,
             piecesHad: have?.cardinality ?? 0, pieceCount: info?.pieceCount ?? 0,
             downloadRate: downloadRate.rate(now: now), uploadRate: uploadRate.rate(now: now),
             downloadedTotal: downloadRate.total, uploadedTotal: uploadRate.total,
