@@ -35,6 +35,16 @@ public final class CountingStorage: PieceStorage {
         }
     }
 
+    public func writeNow(_ bytes: UnsafeRawBufferPointer, piece: Int, begin: Int) throws {
+        try base.writeNow(bytes, piece: piece, begin: begin)
+        state.withLockedValue { $0.bytesWritten[piece, default: 0] += bytes.count }
+    }
+
+    public func readNow(into buffer: UnsafeMutableRawBufferPointer, piece: Int, begin: Int) throws {
+        try base.readNow(into: buffer, piece: piece, begin: begin)
+        state.withLockedValue { $0.bytesRead[piece, default: 0] += buffer.count }
+    }
+
     public func readBlock(piece: Int, begin: Int, length: Int, on eventLoop: EventLoop) -> EventLoopFuture<ByteBuffer> {
         base.readBlock(piece: piece, begin: begin, length: length, on: eventLoop).map { buffer in
             self.state.withLockedValue { $0.bytesRead[piece, default: 0] += buffer.readableBytes }

@@ -38,20 +38,42 @@ public final class FaultInjectingStorage: PieceStorage {
     public var bytesWritten: Int { state.withLockedValue(\.bytesWritten) }
 
     public func writeBlock(piece: Int, begin: Int, data: ByteBuffer, on eventLoop: EventLoop) -> EventLoopFuture<Void> {
-        let injected: StorageError? = state.withLockedValue { state in
-            if state.faults.failingWritePieces.contains(piece) {
-                return .injectedFault(operation: .writing, piece: piece, errno: .ioError)
-            }
-            if let limit = state.faults.writableBytes, state.bytesWritten + data.readableBytes > limit {
-                return .injectedFault(operation: .writing, piece: piece, errno: .noSpace)
-            }
-            state.bytesWritten += data.readableBytes  // reserved now so concurrent writes respect the limit
-            return nil
-        }
-        if let injected { return eventLoop.makeFailedFuture(injected) }
+        if let injected = reserveWrite(piece: piece, length: data.readableBytes) { return eventLoop.makeFailedFuture(injected) }
         return base.writeBlock(piece: piece, begin: begin, data: data, on: eventLoop).flatMapErrorThrowing { error in
             self.state.withLockedValue { $0.bytesWritten -= data.readableBytes }
             throw error
+        }
+    }
+
+    public func writeNow(_ bytes: UnsafeRawBufferPointer, piece: Int, begin: Int) throws {
+        if let injected = reserveWrite(piece: piece, length: bytes.count) { throw injected }
+        do {
+            try base.writeNow(bytes, piece: piece, begin: begin)
+        } catch {
+            state.withLockedValue { $0.bytesWritten -= bytes.count }
+            throw error
+        }
+    }
+
+    public func readNow(into buffer: UnsafeMutableRawBufferPointer, piece: Int, begin: Int) throws {
+        if faults.failingReadPieces.contains(piece) {
+            throw StorageError.injectedFault(operation: .reading, piece: piece, errno: .ioError)
+        }
+        try base.readNow(into: buffer, piece: piece, begin: begin)
+    }
+
+    /// The fault a write of `length` bytes to `piece` meets, or nil after reserving its bytes against the
+    /// writable limit (so concurrent writes respect it).
+    private func reserveWrite(piece: Int, length: Int) -> StorageError? {
+        state.withLockedValue { state in
+            if state.faults.failingWritePieces.contains(piece) {
+                return .injectedFault(operation: .writing, piece: piece, errno: .ioError)
+            }
+            if let limit = state.faults.writableBytes, state.bytesWritten + length > limit {
+                return .injectedFault(operation: .writing, piece: piece, errno: .noSpace)
+            }
+            state.bytesWritten += length
+            return nil
         }
     }
 

@@ -99,6 +99,16 @@ public final class FileStorage: PieceStorage {
         descriptors.closeAll()
     }
 
+    public func writeNow(_ bytes: UnsafeRawBufferPointer, piece: Int, begin: Int) throws {
+        try info.checkBlock(piece: piece, begin: begin, length: bytes.count)
+        try write(bytes, piece: piece, begin: begin)
+    }
+
+    public func readNow(into buffer: UnsafeMutableRawBufferPointer, piece: Int, begin: Int) throws {
+        try info.checkBlock(piece: piece, begin: begin, length: buffer.count)
+        try read(into: buffer, piece: piece, begin: begin)
+    }
+
     // MARK: - Synchronous work (thread pool only)
 
     private func write(_ bytes: UnsafeRawBufferPointer, piece: Int, begin: Int) throws {

@@ -40,18 +40,27 @@ public final class InMemoryStorage: PieceStorage {
 
     public func writeBlock(piece: Int, begin: Int, data: ByteBuffer, on eventLoop: EventLoop) -> EventLoopFuture<Void> {
         eventLoop.makeCompletedFuture {
-            try info.checkBlock(piece: piece, begin: begin, length: data.readableBytes)
-            let start = piece * info.pieceLength + begin
-            try state.withLockedValue { state in
-                guard !state.isClosed else { throw StorageError.closed }
-                info.forEachSpan(piece: piece, begin: begin, length: data.readableBytes) { span in
-                    guard !info.files[span.fileIndex].isPadding else { return }
-                    let source = data.getBytes(at: data.readerIndex + span.bufferOffset, length: span.length)!
-                    let target = start + span.bufferOffset
-                    state.bytes.replaceSubrange(target..<(target + span.length), with: source)
-                }
+            try data.withUnsafeReadableBytes { try writeNow($0, piece: piece, begin: begin) }
+        }
+    }
+
+    public func writeNow(_ bytes: UnsafeRawBufferPointer, piece: Int, begin: Int) throws {
+        try info.checkBlock(piece: piece, begin: begin, length: bytes.count)
+        let start = piece * info.pieceLength + begin
+        try state.withLockedValue { state in
+            guard !state.isClosed else { throw StorageError.closed }
+            info.forEachSpan(piece: piece, begin: begin, length: bytes.count) { span in
+                guard !info.files[span.fileIndex].isPadding else { return }
+                let source = bytes[span.bufferOffset..<(span.bufferOffset + span.length)]
+                let target = start + span.bufferOffset
+                state.bytes.replaceSubrange(target..<(target + span.length), with: source)
             }
         }
+    }
+
+    public func readNow(into buffer: UnsafeMutableRawBufferPointer, piece: Int, begin: Int) throws {
+        let bytes = try read(piece: piece, begin: begin, length: buffer.count)
+        buffer.copyBytes(from: bytes)
     }
 
     public func readBlock(piece: Int, begin: Int, length: Int, on eventLoop: EventLoop) -> EventLoopFuture<ByteBuffer> {

@@ -12,6 +12,12 @@ public protocol PieceStorage: Sendable {
     /// Flushes file data to stable storage (fdatasync) — used before compacting resume data and at exit.
     func sync(on eventLoop: EventLoop) -> EventLoopFuture<Void>
     func close()
+
+    /// Blocking forms of `writeBlock` / `readBlock` for a caller already on a disk thread (`PieceWriter`):
+    /// no hop, no future, no allocation. Never call them on an event loop.
+    func writeNow(_ bytes: UnsafeRawBufferPointer, piece: Int, begin: Int) throws
+    /// Fills `buffer` with the bytes at `begin` of piece `piece`; a file not written yet is an error.
+    func readNow(into buffer: UnsafeMutableRawBufferPointer, piece: Int, begin: Int) throws
 }
 
 /// Argument checks every `PieceStorage` applies before touching bytes, so all implementations

@@ -90,4 +90,11 @@ final class PeerConnection {
     func flush() { channel.flush() }
 
     func close() { channel.close(mode: .all, promise: nil) }
+
+    /// Stops or restarts reading from the socket (disk backpressure): unread data waits in the kernel and
+    /// TCP's window slows the peer down.
+    func setReading(_ on: Bool) {
+        channel.setOption(ChannelOptions.autoRead, value: on).whenComplete { _ in }
+        if on { channel.read() }
+    }
 }

@@ -69,6 +69,7 @@ extension TorrentSession {
         nextPeerKey += 1
         peer.handshake = handshake
         peers[peer.key] = peer
+        if readingPaused { peer.setReading(false) }
         if direction == .incoming {
             candidates.add(address, source: .incoming, learnedVia: sockets.interface(of: channel), now: .now())
         }

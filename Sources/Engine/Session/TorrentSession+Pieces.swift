@@ -13,8 +13,7 @@ extension TorrentSession {
 
     /// Tops up the peer's pipeline to its queue depth.
     func fillRequests(_ peer: PeerConnection) {
-        guard let picker, let has = peer.has, peer.amInterested, !isStopping,
-              piecesToDisk < Self.maxPiecesToDisk else { return }
+        guard let picker, let has = peer.has, peer.amInterested, !isStopping else { return }
         if peer.peerChoking && peer.allowedFast.isEmpty { return }
         let room = peer.queueDepth - peer.outstanding.count
         // Refill in batches (a quarter of the pipeline, at most 16 blocks): one write and one flush per
@@ -43,7 +42,7 @@ extension TorrentSession {
 
     func receivedBlock(piece: Int, begin: Int, block: ByteBuffer, from peer: PeerConnection, now: NIODeadline) {
         let request = BlockRequest(piece: UInt32(piece), begin: UInt32(begin), length: UInt32(block.readableBytes))
-        guard peer.outstanding.remove(request) != nil, let picker, let storage else {
+        guard peer.outstanding.remove(request) != nil, let picker, let writer else {
             // Unrequested or cancelled (endgame duplicates): count the bytes, drop the data.
             peer.cancelled.remove(request)
             peer.downloadRate.add(block.readableBytes, now: now)
@@ -65,51 +64,43 @@ extension TorrentSession {
                 if other.supportsFast { other.cancelled.insert(duplicate) }
             }
         }
-        guard outcome.accepted, let info else {
+        guard outcome.accepted else {
             fillRequests(peer)
             return
         }
-        pieceBuffers.store(piece: piece, begin: begin, block: block, pieceLength: info.length(ofPiece: piece))
-        if outcome.pieceComplete { verifyAndWrite(piece, storage: storage, expected: Array(info.hash(ofPiece: piece))) }
+        writer.enqueueWrite(piece: piece, begin: begin, data: block)
+        diskBacklog += block.readableBytes
+        if diskBacklog > Self.diskBacklogHigh && !readingPaused {
+            readingPaused = true
+            logger.debug("disk backlog \(diskBacklog) bytes: pausing reads from peers")
+            for peer in peers.values { peer.setReading(false) }
+        }
+        if outcome.pieceComplete { writer.enqueueFinish(piece: piece) }
         fillRequests(peer)
     }
 
-    /// Hashes the assembled piece from memory on the disk pool and, only if it matches, writes it in one
-    /// positioned write. A piece that fails the hash never reaches the disk.
-    func verifyAndWrite(_ piece: Int, storage: any PieceStorage, expected: [UInt8]) {
-        guard let buffer = pieceBuffers.take(piece: piece) else { return }
-        let loop = eventLoop
-        piecesToDisk += 1
-        threadPool.runIfActive(eventLoop: loop) {
-            var hasher = Insecure.SHA1()
-            buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            return hasher.finalize().elementsEqual(expected)
-        }.flatMap { matches -> EventLoopFuture<Bool> in
-            guard matches else { return loop.makeSucceededFuture(false) }
-            let previous = self.lastWrite ?? loop.makeSucceededVoidFuture()
-            let write = previous.flatMapError { _ in loop.makeSucceededVoidFuture() }.flatMap {
-                storage.writeBlock(piece: piece, begin: 0, data: buffer, on: loop)
-            }
-            self.lastWrite = write
-            return write.map { true }
-        }.whenComplete { result in
-            self.pieceBuffers.recycle(buffer)
-            self.piecesToDisk -= 1
-            if self.piecesToDisk == Self.maxPiecesToDisk - 1 {
-                for peer in self.peers.values { self.fillRequests(peer) }
-            }
-            guard !self.isStopping else { return }
-            switch result {
-            case .success(true):
-                self.pieceVerified(piece)
-            case .success(false):
-                self.logger.info("piece \(piece) failed the hash check")
-                let contributors = self.picker?.contributors(ofPiece: piece) ?? []
-                self.picker?.pieceFailed(piece)
-                self.countHashFailure(contributors: contributors, piece: piece)
-                for peer in self.peers.values { self.fillRequests(peer) }
-            case .failure(let error):
-                self.fail("storage error on piece \(piece): \(error)")
+    /// What the disk thread got done: backlog relief, piece verdicts, or a storage error.
+    func diskReport(_ report: PieceWriter.Report) {
+        diskBacklog -= report.bytesDone
+        if readingPaused && diskBacklog < Self.diskBacklogLow {
+            readingPaused = false
+            for peer in peers.values { peer.setReading(true) }
+        }
+        if let (piece, message) = report.error {
+            if !isStopping { fail("storage error on piece \(piece): \(message)") }
+            return
+        }
+        for (piece, verdict) in report.verdicts {
+            switch verdict {
+            case .verified:
+                pieceVerified(piece)
+            case .failedHash:
+                guard !isStopping else { continue }
+                logger.info("piece \(piece) failed the hash check")
+                let contributors = picker?.contributors(ofPiece: piece) ?? []
+                picker?.pieceFailed(piece)
+                countHashFailure(contributors: contributors, piece: piece)
+                for peer in peers.values { fillRequests(peer) }
             }
         }
     }
@@ -126,6 +117,8 @@ extension TorrentSession {
         } catch {
             logger.warning("could not record piece \(piece) in the resume journal: \(error)")
         }
+        // Stopping: the piece is kept (above), but the peers and the finish are going away.
+        guard !isStopping else { return }
         for peer in peers.values {
             // Seeds need no have-messages; everyone else learns what they can ask us for.
             if !peer.isSeed { peer.send(.have(piece: UInt32(piece))) }

@@ -18,6 +18,9 @@ extension TorrentSession {
             return eventLoop.makeFailedFuture(error)
         }
         self.storage = storage
+        writer = PieceWriter(storage: storage, info: info, threadPool: threadPool, eventLoop: eventLoop) { [weak self] report in
+            self?.diskReport(report)
+        }
         let resume = ResumeStore(root: options.outputDirectory, info: info)
         self.resume = resume
 

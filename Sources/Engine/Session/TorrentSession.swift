@@ -40,15 +40,16 @@ final class TorrentSession: @unchecked Sendable {
     var have: Bitfield?
     var storage: (any PieceStorage)?
     var resume: ResumeStore?
-    /// Partly downloaded pieces, assembled in memory until complete and verified.
-    var pieceBuffers = PieceBuffers()
-    /// Complete pieces being hashed or written. Requests stop while this is at its cap, which bounds
-    /// memory when the disk is slower than the network.
-    var piecesToDisk = 0
-    static let maxPiecesToDisk = 8
-    /// The last write issued: writes of one torrent run one after another, so two disk threads never
-    /// contend for the same file's lock (measured: the kernel spins on it), and the other stays free to hash.
-    var lastWrite: EventLoopFuture<Void>?
+    /// Where arriving blocks go: written and hashed on a disk thread, one piece's verdict at a time
+    /// (see `PieceWriter`). Set with `storage`.
+    var writer: PieceWriter?
+    /// Bytes handed to `writer` and not yet written. Invariant: `readingPaused` is set when this passed
+    /// `diskBacklogHigh` and cleared once it fell below `diskBacklogLow`; while set, no peer channel reads,
+    /// which bounds memory when the disk is slower than the network (TCP then slows the senders).
+    var diskBacklog = 0
+    var readingPaused = false
+    static let diskBacklogHigh = 4 << 20
+    static let diskBacklogLow = 1 << 20
     /// Bytes of the pieces the picker fetches (not `.skip`); set when the pieces are installed.
     var wantedBytes: Int64 = 0
     var hashFailures = 0
@@ -154,7 +155,9 @@ final class TorrentSession: @unchecked Sendable {
             for peer in self.peers.values { peer.close() }
             if case .failed = self.state {} else { self.state = .stopped }
             let announced = self.announceStopped()
-            let saved = self.saveResume().flatMapError { _ in self.eventLoop.makeSucceededVoidFuture() }
+            // Pieces still on their way to disk get their verdict first, so none verified is lost.
+            let drained = self.writer?.flushed() ?? self.eventLoop.makeSucceededVoidFuture()
+            let saved = drained.flatMap { self.saveResume() }.flatMapError { _ in self.eventLoop.makeSucceededVoidFuture() }
             return announced.and(saved).map { _ in
                 self.storage?.close()
                 self.completion.fail(SessionError.stopped)
@@ -201,7 +204,7 @@ final class TorrentSession: @unchecked Sendable {
         }
         if logger.logLevel <= .debug {
             let inFlight = peers.values.reduce(0) { $0 + $1.outstanding.count }
-            logger.debug("memory: \(pieceBuffers.piecesHeld) pieces assembling, \(inFlight) requests in flight, queue depths \(peers.values.map(\.queueDepth))")
+            logger.debug("memory: \(diskBacklog) bytes on their way to disk, \(inFlight) requests in flight, queue depths \(peers.values.map(\.queueDepth))")
         }
         if ticks % 10 == 1 { rechoke(now: now) }
         if ticks % 60 == 0 && !isPrivate { sendPex() }

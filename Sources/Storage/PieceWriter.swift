@@ -1,0 +1,195 @@
+import Crypto
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TorrentModel
+
+/// The download's path to disk: blocks are written as they arrive and every piece is hashed as its bytes
+/// land in order.
+///
+/// Why this shape: a block is hashed straight from the receive buffer it arrived in, right after it is
+/// written, so a verified piece costs one pass over memory and no piece is ever held whole — memory does
+/// not grow with piece size, pipeline depth or the number of pieces in progress. A block that lands ahead
+/// of the piece's hash cursor (several peers on one piece, endgame) is hashed later by reading it back,
+/// which the page cache makes cheap.
+///
+/// A piece that fails its hash has been written; it is not counted (resume data lists verified pieces
+/// only) and its blocks are simply downloaded and written again.
+///
+/// Concurrency: `enqueue…` may be called from any thread (the session calls it from its event loop).
+/// Jobs run one at a time, in order, on the thread pool, so one torrent never has two threads on its
+/// files; `hashes` and `scratch` are touched only by the job that is running. Reports are delivered on
+/// `eventLoop`.
+public final class PieceWriter: @unchecked Sendable {
+    public enum Verdict: Sendable, Equatable {
+        case verified
+        case failedHash
+    }
+
+    /// What the writer got done since its last report.
+    public struct Report: Sendable {
+        /// Bytes of blocks written (or failed to write): the session's measure of its disk backlog.
+        public var bytesDone = 0
+        public var verdicts: [(piece: Int, verdict: Verdict)] = []
+        /// A write or read-back failed (the error's description): the torrent cannot go on.
+        public var error: (piece: Int, message: String)?
+    }
+
+    private enum Job {
+        case write(piece: Int, begin: Int, data: ByteBuffer)
+        case finish(piece: Int)
+        case barrier(EventLoopPromise<Void>)
+    }
+
+    /// How far one piece's hash has come.
+    private struct PieceHash {
+        var hasher = Insecure.SHA1()
+        /// Invariant: bytes [0, hashed) of the piece are in `hasher`, in order.
+        var hashed = 0
+        /// Blocks written beyond `hashed` (begin → length), waiting for the bytes before them.
+        var ahead: [Int: Int] = [:]
+        /// A block landed inside the hashed prefix (it can only mean a rewrite): hash the piece anew from disk.
+        var rehashFromDisk = false
+    }
+
+    public let info: TorrentInfo
+    private let storage: any PieceStorage
+    private let threadPool: NIOThreadPool
+    private let eventLoop: any EventLoop
+    private let deliver: @Sendable (Report) -> Void
+
+    private let lock = NIOLock()
+    /// Guarded by `lock`. Invariant: `running` is true exactly while a drain task is queued or running.
+    private var queue: [Job] = []
+    private var running = false
+
+    private var hashes: [Int: PieceHash] = [:]
+    /// Set by the first failed write or read-back: the torrent is failing, so later jobs are skipped
+    /// (their bytes still count as done) rather than producing verdicts over missing data.
+    private var broken = false
+    private var scratch: UnsafeMutableRawBufferPointer
+    private static let scratchSize = 64 * 1024
+
+    public init(storage: any PieceStorage, info: TorrentInfo, threadPool: NIOThreadPool, eventLoop: any EventLoop,
+                deliver: @escaping @Sendable (Report) -> Void) {
+        self.storage = storage
+        self.info = info
+        self.threadPool = threadPool
+        self.eventLoop = eventLoop
+        self.deliver = deliver
+        self.scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.scratchSize, alignment: 64)
+    }
+
+    deinit {
+        scratch.deallocate()
+    }
+
+    /// Writes `data` at `begin` of `piece` and feeds it to the piece's hash.
+    public func enqueueWrite(piece: Int, begin: Int, data: ByteBuffer) {
+        enqueue(.write(piece: piece, begin: begin, data: data))
+    }
+
+    /// Every block of `piece` has been enqueued: once they are written, its verdict is reported.
+    public func enqueueFinish(piece: Int) {
+        enqueue(.finish(piece: piece))
+    }
+
+    /// Succeeds (on `eventLoop`) once every job enqueued before it is done.
+    public func flushed() -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        enqueue(.barrier(promise))
+        return promise.futureResult
+    }
+
+    private func enqueue(_ job: Job) {
+        let start: Bool = lock.withLock {
+            queue.append(job)
+            defer { running = true }
+            return !running
+        }
+        if start { threadPool.submit { [self] state in drain(cancelled: state == .cancelled) } }
+    }
+
+    private func drain(cancelled: Bool) {
+        var jobs: [Job] = []
+        while true {
+            lock.withLock {
+                swap(&jobs, &queue)
+                if jobs.isEmpty { running = false }
+            }
+            if jobs.isEmpty { return }
+            var report = Report()
+            // Barriers resolve after their batch's report is delivered, so what they wait for is seen.
+            var barriers: [EventLoopPromise<Void>] = []
+            for job in jobs {
+                switch job {
+                case .write(let piece, let begin, let data):
+                    report.bytesDone += data.readableBytes
+                    guard !cancelled, !broken else { continue }
+                    do { try write(piece: piece, begin: begin, data: data) } catch { fail(piece, error, &report) }
+                case .finish(let piece):
+                    guard !cancelled, !broken else { continue }
+                    do { report.verdicts.append((piece, try finish(piece: piece))) } catch { fail(piece, error, &report) }
+                case .barrier(let promise):
+                    barriers.append(promise)
+                }
+            }
+            // Drop the blocks (and the receive buffers behind them) before the next batch.
+            jobs.removeAll(keepingCapacity: true)
+            let finished = report
+            eventLoop.execute { [deliver, barriers] in
+                deliver(finished)
+                for barrier in barriers { barrier.succeed() }
+            }
+        }
+    }
+
+    // MARK: - On the disk thread
+
+    private func fail(_ piece: Int, _ error: any Error, _ report: inout Report) {
+        broken = true
+        report.error = (piece, "\(error)")
+    }
+
+    private func write(piece: Int, begin: Int, data: ByteBuffer) throws {
+        try data.withUnsafeReadableBytes { bytes in
+            try storage.writeNow(bytes, piece: piece, begin: begin)
+            var hash = hashes.removeValue(forKey: piece) ?? PieceHash()
+            defer { hashes[piece] = hash }
+            if begin == hash.hashed {
+                hash.hasher.update(bufferPointer: bytes)
+                hash.hashed += bytes.count
+                try catchUp(&hash, piece: piece)
+            } else if begin > hash.hashed {
+                hash.ahead[begin] = bytes.count
+            } else {
+                hash.rehashFromDisk = true
+            }
+        }
+    }
+
+    /// Hashes, from disk, the blocks ahead of the cursor that now continue it.
+    private func catchUp(_ hash: inout PieceHash, piece: Int) throws {
+        while let length = hash.ahead.removeValue(forKey: hash.hashed) {
+            try hashFromDisk(&hash, piece: piece, upTo: hash.hashed + length)
+        }
+    }
+
+    private func finish(piece: Int) throws -> Verdict {
+        var hash = hashes.removeValue(forKey: piece) ?? PieceHash()
+        if hash.rehashFromDisk { hash = PieceHash() }
+        try catchUp(&hash, piece: piece)
+        // Whatever was not seen in order (normally nothing) is read back.
+        try hashFromDisk(&hash, piece: piece, upTo: info.length(ofPiece: piece))
+        return hash.hasher.finalize().elementsEqual(info.hash(ofPiece: piece)) ? .verified : .failedHash
+    }
+
+    private func hashFromDisk(_ hash: inout PieceHash, piece: Int, upTo end: Int) throws {
+        while hash.hashed < end {
+            let chunk = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<min(Self.scratchSize, end - hash.hashed)])
+            try storage.readNow(into: chunk, piece: piece, begin: hash.hashed)
+            hash.hasher.update(bufferPointer: UnsafeRawBufferPointer(chunk))
+            hash.hashed += chunk.count
+        }
+    }
+}
