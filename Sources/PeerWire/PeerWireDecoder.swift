@@ -63,6 +63,18 @@ public struct PeerWireDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         }
     }
 
+    /// Bytes the frame at the front of `buffer` spans in total — or, while that is not known yet (a length
+    /// prefix still incomplete), the bytes needed to learn it. Throws for a prefix above the limit.
+    public func nextFrameLength(in buffer: ByteBuffer) throws -> Int {
+        if awaitingHandshake { return Handshake.length }
+        guard let prefix = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return 4 }
+        guard Int(prefix) <= maxMessageLength else {
+            throw PeerWireError.messageTooLong(length: Int(prefix), maximum: maxMessageLength,
+                                               id: buffer.getInteger(at: buffer.readerIndex + 4, as: UInt8.self))
+        }
+        return 4 + Int(prefix)
+    }
+
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> PeerWireFrame? {
         // Complete frames still count; a partial one left at EOF is reported by ByteToMessageHandler
         // as leftover data.

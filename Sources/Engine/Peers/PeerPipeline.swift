@@ -9,7 +9,7 @@ enum PeerPipeline {
     static func install(on channel: any Channel, route: PeerChannelHandler.Route) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandlers([
-                ByteToMessageHandler(PeerWireDecoder(maxMessageLength: maxMessageLength)),
+                PeerWireFrameHandler(PeerWireDecoder(maxMessageLength: maxMessageLength)),
                 PeerWireEncodingHandler(),
                 PeerChannelHandler(route: route),
             ])
