@@ -48,8 +48,8 @@ final class TorrentSession: @unchecked Sendable {
     /// which bounds memory when the disk is slower than the network (TCP then slows the senders).
     var diskBacklog = 0
     var readingPaused = false
-    static let diskBacklogHigh = 4 << 20
-    static let diskBacklogLow = 1 << 20
+    static let diskBacklogHigh = 1 << 20
+    static let diskBacklogLow = 256 << 10
     /// Bytes of the pieces the picker fetches (not `.skip`); set when the pieces are installed.
     var wantedBytes: Int64 = 0
     var hashFailures = 0
