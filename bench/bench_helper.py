@@ -12,6 +12,7 @@ writes the same data as JSON.
 
 import argparse
 import json
+import statistics
 import sys
 import time
 import urllib.parse
@@ -83,24 +84,36 @@ def report(args) -> int:
         print(f"{run['client']:<12}{run['exit_status']:>7}{run['wall_s']:>9.2f}"
               f"{run['throughput_mib_s'] or 0:>8.1f}{run['cpu_s']:>8.2f}{run['user_s']:>8.2f}"
               f"{run['sys_s']:>7.2f}{run['peak_rss_mib']:>14.1f}  {'yes' if run['verified'] else 'NO'}")
+    # One line per client: the median of its runs (all runs when --rounds was 1).
+    summary = {}
+    for client in dict.fromkeys(run["client"] for run in runs):
+        mine = [run for run in runs if run["client"] == client]
+        summary[client] = {key: round(statistics.median(run[key] for run in mine), 2)
+                           for key in ("wall_s", "cpu_s", "peak_rss_mib")}
+        summary[client]["runs"] = len(mine)
+    if len(runs) > len(summary):
+        print("\nmedians:")
+        for client, medians in summary.items():
+            print(f"  {client:<10} wall {medians['wall_s']:.2f} s   cpu {medians['cpu_s']:.2f} s   "
+                  f"peak RSS {medians['peak_rss_mib']:.1f} MiB   ({medians['runs']} runs)")
     ratios = {}
-    burrow = next((run for run in runs if run["client"] == "burrow"), None)
+    burrow = summary.get("burrow")
     if burrow is not None:
-        print("\nBurrow / other (below 1.0 means Burrow used less):")
-        for other in runs:
-            if other is burrow:
+        print("\nBurrow / other (medians; below 1.0 means Burrow used less):")
+        for client, other in summary.items():
+            if client == "burrow":
                 continue
             ratio = {key: round(burrow[key] / other[key], 2) if other[key] else None
                      for key in ("wall_s", "cpu_s", "peak_rss_mib")}
-            ratios[other["client"]] = ratio
-            print(f"  vs {other['client']:<10} wall {ratio['wall_s']}x   cpu {ratio['cpu_s']}x   "
+            ratios[client] = ratio
+            print(f"  vs {client:<10} wall {ratio['wall_s']}x   cpu {ratio['cpu_s']}x   "
                   f"peak RSS {ratio['peak_rss_mib']}x")
     notes = ["the page cache is not dropped between runs (seeders read from a warm cache)",
              "seeders, tracker and client share the host's cores; cpu is the client's alone"]
     if any(run["client"] == "lt" for run in runs):
         notes.append("libtorrent 2.x writes through mmap, so its peak RSS includes file pages of the download")
     print("\nnotes:\n" + "\n".join(f"  - {note}" for note in notes))
-    result = {"size_bytes": args.size, "runs": runs, "burrow_ratios": ratios, "notes": notes}
+    result = {"size_bytes": args.size, "runs": runs, "medians": summary, "burrow_ratios": ratios, "notes": notes}
     with open(args.json, "w") as handle:
         json.dump(result, handle, indent=2)
     print(f"\nJSON ({args.json}):")

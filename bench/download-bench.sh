@@ -2,7 +2,7 @@
 # Download benchmark (not a test): Burrow vs python3-libtorrent vs aria2c, one after another,
 # each fetching the same torrent from three libtorrent seeders over virtual ethernet.
 #
-#   sudo bench/download-bench.sh [--only burrow,lt,aria2] [--size-mib 1024] [--keep]
+#   sudo bench/download-bench.sh [--only burrow,lt,aria2] [--size-mib 1024] [--rounds 1] [--keep]
 #
 # Topology (all inside network namespaces this script creates and deletes; nothing is added to
 # the root namespace):
@@ -10,6 +10,8 @@
 #   bwb-seedN   eth0 10.99.0.1N/24 (N = 1..3), a libtorrent seeder on :6881 (TCP only)
 #   opentracker runs in bwb-seed1 on 10.99.0.11:6969
 #
+# --rounds N runs the clients N times, interleaved (burrow, lt, aria2, burrow, ...), and the report
+# compares medians: the host's noise moves single runs by ±20%.
 # For each client: wall time, CPU seconds (user+sys) and peak RSS from GNU time (/usr/bin/time),
 # and a SHA-256 check of the downloaded file. The output dir is removed and `sync` run between
 # clients; the page cache is NOT dropped (not reliably possible here), so all clients read the
@@ -33,6 +35,7 @@ fi
 only="burrow,lt,aria2"
 size_mib=1024
 keep=0
+rounds=1
 download_timeout=900
 
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -42,6 +45,8 @@ while (($#)); do
         --only=*) only="${1#*=}"; shift ;;
         --size-mib) size_mib="$2"; shift 2 ;;
         --size-mib=*) size_mib="${1#*=}"; shift ;;
+        --rounds) rounds="$2"; shift 2 ;;
+        --rounds=*) rounds="${1#*=}"; shift ;;
         --keep) keep=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "download-bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
@@ -56,6 +61,7 @@ for client in "${clients[@]}"; do
     esac
 done
 [[ "$size_mib" =~ ^[1-9][0-9]*$ ]] || { echo "download-bench: --size-mib must be a positive integer, got '$size_mib'" >&2; exit 2; }
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "download-bench: --rounds must be a positive integer, got '$rounds'" >&2; exit 2; }
 
 fail() { echo "download-bench: $*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || fail "must run as root (it creates network namespaces)"
@@ -161,7 +167,9 @@ ip netns exec bwb-client "$python" "$helper" wait-seeders --tracker "http://$tra
 runs="$work/runs.tsv"
 : > "$runs"
 port=6890
-for client in "${clients[@]}"; do
+schedule=()
+for ((round = 1; round <= rounds; round++)); do schedule+=("${clients[@]}"); done
+for client in "${schedule[@]}"; do
     out="$work/out"
     rm -rf "$out"
     mkdir -p "$out"

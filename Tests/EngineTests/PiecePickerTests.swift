@@ -209,17 +209,32 @@ struct PiecePickerTests {
 
     // MARK: In-progress pieces first
 
-    @Test func inProgressPiecesAreFinishedBeforeNewOnesAreStarted() throws {
+    @Test func eachPeerStartsAPieceOfItsOwnWhileFreshOnesRemain() throws {
         let picker = makePicker(pieces: 10, blocksPerPiece: 4, have: [0, 1, 2, 3])
         picker.peerHasAll()
         let a = picker.pickBlocks(peer: 1, peerHas: .seed, count: 3)
         #expect(pieces(of: a).count == 1)
         let started = a[0].piece
-        // Another peer first gets the one remaining block of that piece, then a new piece.
+        // Another peer does not join that piece (its blocks would arrive out of order): it starts its own.
         let b = picker.pickBlocks(peer: 2, peerHas: .seed, count: 2)
-        #expect(b[0].piece == started && b[0].begin == 3 * block)
-        #expect(b[1].piece != started)
+        #expect(pieces(of: b).count == 1)
+        #expect(b[0].piece != started)
         #expect(picker.partialPieceCount == 2)
+        // The first peer's next pick finishes its own piece first.
+        #expect(picker.pickBlocks(peer: 1, peerHas: .seed, count: 1) == [PickedBlock(piece: started, begin: 3 * block, length: block)])
+    }
+
+    @Test func anAbandonedPieceIsFinishedBeforeANewOneStarts() throws {
+        let picker = makePicker(pieces: 10, blocksPerPiece: 4, have: [0, 1, 2, 3])
+        picker.peerHasAll()
+        let a = picker.pickBlocks(peer: 1, peerHas: .seed, count: 2)
+        for got in a { #expect(picker.blockReceived(peer: 1, piece: got.piece, begin: got.begin).accepted) }
+        #expect(picker.peerGone(peer: 1).isEmpty)
+        // Half of the piece is in; nobody fetches the rest: the next peer does, before anything new.
+        let b = picker.pickBlocks(peer: 2, peerHas: .seed, count: 3)
+        #expect(b[0] == PickedBlock(piece: a[0].piece, begin: 2 * block, length: block))
+        #expect(b[1] == PickedBlock(piece: a[0].piece, begin: 3 * block, length: block))
+        #expect(b[2].piece != a[0].piece)
     }
 
     @Test func peerPrefersPiecesItAlreadyWorksOn() throws {
@@ -237,10 +252,10 @@ struct PiecePickerTests {
             #expect(picker.pickBlocks(peer: 2, peerHas: .seed, count: 1)[0].piece == pieceB)
             #expect(picker.pickBlocks(peer: 1, peerHas: .seed, count: 1)[0].piece == pieceA)
         }
-        // A newcomer helps finish a started piece rather than opening a third.
+        // A newcomer opens a third piece rather than mixing into theirs while fresh pieces remain.
         let c = picker.pickBlocks(peer: 3, peerHas: .seed, count: 1)
-        #expect([pieceA, pieceB].contains(c[0].piece))
-        #expect(picker.partialPieceCount == 2)
+        #expect(![pieceA, pieceB].contains(c[0].piece))
+        #expect(picker.partialPieceCount == 3)
     }
 
     // MARK: Endgame
@@ -308,6 +323,9 @@ struct PiecePickerTests {
         #expect(picker.requestRejected(peer: 1, block: a[1]))
         #expect(!picker.requestRejected(peer: 1, block: a[1]), "a second reject of the same request is ignored")
         #expect(!picker.requestRejected(peer: 9, block: a[2]), "not outstanding at that peer")
+        // Peer 2 takes the last fresh piece, and then, with nothing else left, the returned block.
+        let fresh = picker.pickBlocks(peer: 2, peerHas: .seed, count: 4)
+        #expect(pieces(of: fresh) == [a[0].piece == 4 ? 5 : 4])
         let b = picker.pickBlocks(peer: 2, peerHas: .seed, count: 1)
         #expect(b == [a[1]])
 

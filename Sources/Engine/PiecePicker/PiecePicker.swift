@@ -232,11 +232,15 @@ final class PiecePicker {
                 && (!peerIsChoking || allowedFast.contains(piece))
         }
         var picked = [PickedBlock]()
+        // A peer keeps to pieces of its own while fresh ones remain: its blocks then arrive in order, so
+        // each piece is hashed as it lands (PieceWriter) instead of being read back, and one slow peer
+        // holds up only its own pieces. Another peer's piece is joined only when nothing else is left.
         for level in [PiecePriority.high, .normal] {
-            takeFromPartials(level: level, peer: peer, preferOwn: true, mayRequest, limit: count, into: &picked)
-            takeFromPartials(level: level, peer: peer, preferOwn: false, mayRequest, limit: count, into: &picked)
+            takeFromPartials(level: level, peer: peer, kind: .own, mayRequest, limit: count, into: &picked)
+            takeFromPartials(level: level, peer: peer, kind: .abandoned, mayRequest, limit: count, into: &picked)
             takeFreshPieces(level: level, peer: peer, peerIsChoking: peerIsChoking, allowedFast: allowedFast,
                             mayRequest, limit: count, into: &picked)
+            takeFromPartials(level: level, peer: peer, kind: .othersActive, mayRequest, limit: count, into: &picked)
             if picked.count == count { return picked }
         }
         if isEndgame {
@@ -251,14 +255,32 @@ final class PiecePicker {
         return !partials.contains { priorities[$0.piece] != .skip && $0.neededCount > 0 }
     }
 
-    private func takeFromPartials(level: PiecePriority, peer: PeerKey, preferOwn: Bool,
+    /// Which partial pieces a pass of `takeFromPartials` draws from.
+    private enum PartialKind {
+        /// Pieces `peer` has asked for or delivered blocks of.
+        case own
+        /// Other pieces nobody is fetching now (their peers left or rejected): finished before new ones start.
+        case abandoned
+        /// Other pieces that other peers are fetching.
+        case othersActive
+
+        func matches(_ partial: PartialPiece, peer: PiecePicker.PeerKey) -> Bool {
+            switch self {
+            case .own: return partial.participants.contains(peer)
+            case .abandoned: return !partial.participants.contains(peer) && partial.requestedCount == 0
+            case .othersActive: return !partial.participants.contains(peer) && partial.requestedCount > 0
+            }
+        }
+    }
+
+    private func takeFromPartials(level: PiecePriority, peer: PeerKey, kind: PartialKind,
                                            _ mayRequest: (Int) -> Bool, limit: Int,
                                            into picked: inout [PickedBlock]) {
         var slot = 0
         while slot < partials.count && picked.count < limit {
             let piece = partials[slot].piece
             if partials[slot].neededCount > 0, priorities[piece] == level,
-               partials[slot].participants.contains(peer) == preferOwn, mayRequest(piece) {
+               kind.matches(partials[slot], peer: peer), mayRequest(piece) {
                 requestNeeded(slot: slot, peer: peer, limit: limit, into: &picked)
             }
             slot += 1
