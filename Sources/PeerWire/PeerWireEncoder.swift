@@ -41,6 +41,7 @@ public final class PeerWireEncodingHandler: ChannelOutboundHandler, RemovableCha
         switch frame {
         case .handshake: return Handshake.length
         case .message(let message): return 4 + message.lengthPrefix
+        case .messages(let messages): return messages.reduce(0) { $0 + 4 + $1.lengthPrefix }
         }
     }
 }

@@ -104,6 +104,51 @@ public final class FileStorage: PieceStorage {
         try write(bytes, piece: piece, begin: begin)
     }
 
+    /// One `pwritev` per file the parts land in.
+    public func writeNow(_ parts: [ByteBuffer], piece: Int, begin: Int) throws {
+        let total = parts.reduce(0) { $0 + $1.readableBytes }
+        try info.checkBlock(piece: piece, begin: begin, length: total)
+        try withReadableBytes(of: parts[...]) { pointers in
+            try info.forEachSpan(piece: piece, begin: begin, length: total) { span in
+                let file = info.files[span.fileIndex]
+                guard !file.isPadding else { return }  // padding never reaches the disk
+                let vectors = Self.slice(pointers, from: span.bufferOffset, count: span.length)
+                try descriptors.withDescriptor(fileIndex: span.fileIndex, forWriting: true, operation: .writing) { fd in
+                    try performing(.writing, on: file.relativePath, at: span.fileOffset) { () throws(Errno) in
+                        try PositionalIO.writeFully(fd: fd, from: vectors, at: span.fileOffset)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls `body` with the readable bytes of every buffer, in order (each pointer valid only inside).
+    private func withReadableBytes<R>(of parts: ArraySlice<ByteBuffer>, collected: [UnsafeRawBufferPointer] = [],
+                                      _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        guard let first = parts.first else { return try body(collected) }
+        return try first.withUnsafeReadableBytes { bytes in
+            try withReadableBytes(of: parts.dropFirst(), collected: collected + [bytes], body)
+        }
+    }
+
+    /// The sub-ranges of the concatenation of `parts` covering `count` bytes from `offset`.
+    private static func slice(_ parts: [UnsafeRawBufferPointer], from offset: Int, count: Int) -> [UnsafeRawBufferPointer] {
+        var result: [UnsafeRawBufferPointer] = []
+        var skip = offset
+        var remaining = count
+        for part in parts where remaining > 0 {
+            if skip >= part.count {
+                skip -= part.count
+                continue
+            }
+            let take = min(part.count - skip, remaining)
+            result.append(UnsafeRawBufferPointer(rebasing: part[skip..<(skip + take)]))
+            remaining -= take
+            skip = 0
+        }
+        return result
+    }
+
     public func readNow(into buffer: UnsafeMutableRawBufferPointer, piece: Int, begin: Int) throws {
         try info.checkBlock(piece: piece, begin: begin, length: buffer.count)
         try read(into: buffer, piece: piece, begin: begin)

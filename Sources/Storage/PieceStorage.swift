@@ -16,8 +16,21 @@ public protocol PieceStorage: Sendable {
     /// Blocking forms of `writeBlock` / `readBlock` for a caller already on a disk thread (`PieceWriter`):
     /// no hop, no future, no allocation. Never call them on an event loop.
     func writeNow(_ bytes: UnsafeRawBufferPointer, piece: Int, begin: Int) throws
+    /// Writes the concatenation of `parts` at `begin` of piece `piece` (vectored where the storage can).
+    func writeNow(_ parts: [ByteBuffer], piece: Int, begin: Int) throws
     /// Fills `buffer` with the bytes at `begin` of piece `piece`; a file not written yet is an error.
     func readNow(into buffer: UnsafeMutableRawBufferPointer, piece: Int, begin: Int) throws
+}
+
+extension PieceStorage {
+    /// One `writeNow` per part: right for storages without a cheaper vectored path (test doubles).
+    public func writeNow(_ parts: [ByteBuffer], piece: Int, begin: Int) throws {
+        var at = begin
+        for part in parts {
+            try part.withUnsafeReadableBytes { try writeNow($0, piece: piece, begin: at) }
+            at += part.readableBytes
+        }
+    }
 }
 
 /// Argument checks every `PieceStorage` applies before touching bytes, so all implementations

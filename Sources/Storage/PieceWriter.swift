@@ -13,6 +13,10 @@ import TorrentModel
 /// of the piece's hash cursor (several peers on one piece, endgame) is hashed later by reading it back,
 /// which the page cache makes cheap.
 ///
+/// Contiguous blocks of a piece are gathered into runs of up to `runLimit` bytes and written with one
+/// vectored write: the page cache does less work per byte for large writes (measured here: 1 GiB in
+/// 16 KiB writes 0.26 s of kernel time, in 256 KiB writes 0.19 s). At most `heldLimit` bytes wait in runs.
+///
 /// A piece that fails its hash has been written; it is not counted (resume data lists verified pieces
 /// only) and its blocks are simply downloaded and written again.
 ///
@@ -64,6 +68,18 @@ public final class PieceWriter: @unchecked Sendable {
     private var running = false
 
     private var hashes: [Int: PieceHash] = [:]
+
+    /// Blocks of one piece waiting to be written together. Invariant: `parts` are contiguous from `begin`
+    /// and add up to `length`; `heldBytes` is the sum of all runs' lengths and stays ≤ `heldLimit`.
+    private struct Run {
+        var begin: Int
+        var length = 0
+        var parts: [ByteBuffer] = []
+    }
+    private var runs: [Int: Run] = [:]
+    private var heldBytes = 0
+    static let runLimit = 256 * 1024
+    static let heldLimit = 1 << 20
     /// Set by the first failed write or read-back: the torrent is failing, so later jobs are skipped
     /// (their bytes still count as done) rather than producing verdicts over missing data.
     private var broken = false
@@ -131,6 +147,10 @@ public final class PieceWriter: @unchecked Sendable {
                     guard !cancelled, !broken else { continue }
                     do { report.verdicts.append((piece, try finish(piece: piece))) } catch { fail(piece, error, &report) }
                 case .barrier(let promise):
+                    if !cancelled && !broken {
+                        // `fail` takes the piece from the run that failed.
+                        do { try flushAllRuns() } catch { fail(-1, error, &report) }
+                    }
                     barriers.append(promise)
                 }
             }
@@ -146,26 +166,64 @@ public final class PieceWriter: @unchecked Sendable {
 
     // MARK: - On the disk thread
 
+    /// A failed write of a run, naming the run's piece (the job that flushed it may belong to another).
+    private struct RunWriteError: Error {
+        let piece: Int
+        let error: any Error
+    }
+
     private func fail(_ piece: Int, _ error: any Error, _ report: inout Report) {
+        if let failure = error as? RunWriteError {
+            broken = true
+            report.error = (failure.piece, "\(failure.error)")
+            return
+        }
         broken = true
         report.error = (piece, "\(error)")
     }
 
     private func write(piece: Int, begin: Int, data: ByteBuffer) throws {
-        try data.withUnsafeReadableBytes { bytes in
-            try storage.writeNow(bytes, piece: piece, begin: begin)
-            var hash = hashes.removeValue(forKey: piece) ?? PieceHash()
-            defer { hashes[piece] = hash }
-            if begin == hash.hashed {
-                hash.hasher.update(bufferPointer: bytes)
-                hash.hashed += bytes.count
-                try catchUp(&hash, piece: piece)
-            } else if begin > hash.hashed {
-                hash.ahead[begin] = bytes.count
-            } else {
-                hash.rehashFromDisk = true
-            }
+        var hash = hashes.removeValue(forKey: piece) ?? PieceHash()
+        defer { hashes[piece] = hash }
+        if begin == hash.hashed {
+            data.withUnsafeReadableBytes { hash.hasher.update(bufferPointer: $0) }
+            hash.hashed += data.readableBytes
+        } else if begin > hash.hashed {
+            hash.ahead[begin] = data.readableBytes
+        } else {
+            hash.rehashFromDisk = true
         }
+        try hold(piece: piece, begin: begin, data: data)
+        try catchUp(&hash, piece: piece)
+    }
+
+    /// Adds the block to its piece's run, writing the run out when the block does not continue it, when
+    /// it is full or reaches the piece's end, or when too much is held overall.
+    private func hold(piece: Int, begin: Int, data: ByteBuffer) throws {
+        if let run = runs[piece], run.begin + run.length != begin { try flushRun(of: piece) }
+        var run = runs.removeValue(forKey: piece) ?? Run(begin: begin)
+        run.parts.append(data)
+        run.length += data.readableBytes
+        heldBytes += data.readableBytes
+        runs[piece] = run
+        if run.length >= Self.runLimit || run.begin + run.length == info.length(ofPiece: piece) {
+            try flushRun(of: piece)
+        }
+        if heldBytes > Self.heldLimit { try flushAllRuns() }
+    }
+
+    private func flushRun(of piece: Int) throws {
+        guard let run = runs.removeValue(forKey: piece) else { return }
+        heldBytes -= run.length
+        do {
+            try storage.writeNow(run.parts, piece: piece, begin: run.begin)
+        } catch {
+            throw RunWriteError(piece: piece, error: error)
+        }
+    }
+
+    private func flushAllRuns() throws {
+        for piece in Array(runs.keys) { try flushRun(of: piece) }
     }
 
     /// Hashes, from disk, the blocks ahead of the cursor that now continue it.
@@ -176,6 +234,7 @@ public final class PieceWriter: @unchecked Sendable {
     }
 
     private func finish(piece: Int) throws -> Verdict {
+        try flushRun(of: piece)
         var hash = hashes.removeValue(forKey: piece) ?? PieceHash()
         if hash.rehashFromDisk { hash = PieceHash() }
         try catchUp(&hash, piece: piece)
@@ -185,6 +244,8 @@ public final class PieceWriter: @unchecked Sendable {
     }
 
     private func hashFromDisk(_ hash: inout PieceHash, piece: Int, upTo end: Int) throws {
+        guard hash.hashed < end else { return }
+        try flushRun(of: piece)
         while hash.hashed < end {
             let chunk = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<min(Self.scratchSize, end - hash.hashed)])
             try storage.readNow(into: chunk, piece: piece, begin: hash.hashed)

@@ -38,6 +38,36 @@ enum PositionalIO {
         }
     }
 
+    /// Writes the concatenation of `parts` at `offset` with as few `pwritev` calls as the kernel allows.
+    static func writeFully(fd: Int32, from parts: [UnsafeRawBufferPointer], at offset: Int64) throws(Errno) {
+        var vectors = parts.filter { $0.count > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        var first = 0
+        var position = offset
+        while first < vectors.count {
+            let count = Int32(min(vectors.count - first, Self.maximumVectors))
+            let n = vectors.withUnsafeBufferPointer { pwritev(fd, $0.baseAddress! + first, count, off_t(position)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Errno(rawValue: errno)
+            }
+            if n == 0 { throw Errno.noSpace }
+            position += Int64(n)
+            // Skip what was written: whole vectors, then the written head of a partly written one.
+            var written = n
+            while first < vectors.count && written >= vectors[first].iov_len {
+                written -= vectors[first].iov_len
+                first += 1
+            }
+            if written > 0 {
+                vectors[first].iov_base += written
+                vectors[first].iov_len -= written
+            }
+        }
+    }
+
+    /// IOV_MAX on Linux and macOS.
+    static let maximumVectors = 1024
+
     /// Appends all of `buffer` through an O_APPEND descriptor.
     static func appendFully(fd: Int32, from buffer: UnsafeRawBufferPointer) throws(Errno) {
         var done = 0

@@ -180,6 +180,18 @@ import Testing
         #expect(try channel.finish().isClean)
     }
 
+    @Test func aBatchIsOneBufferHoldingEachMessageInOrder() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(PeerWireEncodingHandler())
+        let requests = (0..<16).map { PeerMessage.request(BlockRequest(piece: 3, begin: UInt32($0) * 16384, length: 16384)) }
+        try channel.writeOutbound(PeerWireFrame.messages(requests))
+        let buffer = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "one buffer for the whole batch")
+        #expect(buffer.readableBytes == 16 * 17)
+        #expect(try Fixtures.decodeMessages(Array(buffer.readableBytesView)) == requests)
+        #expect(try channel.finish().isClean)
+    }
+
     @Test func encodingHandlerOutputDecodesToTheSameFrames() throws {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(PeerWireEncodingHandler())

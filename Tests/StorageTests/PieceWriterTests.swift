@@ -124,6 +124,43 @@ struct PieceWriterTests {
         }
     }
 
+    @Test func heldBlocksReachTheDiskByTheNextBarrier() async throws {
+        try await Fixture.run { fixture in
+            let torrent = Self.torrent
+            let storage = InMemoryStorage(info: torrent.info)
+            let reports = Reports()
+            let writer = writer(storage, fixture, reports)
+            // Two blocks of a piece that is not finished: they wait in a run until something flushes it.
+            let piece = torrent.bytes(ofPiece: 1)
+            writer.enqueueWrite(piece: 1, begin: 0, data: ByteBuffer(bytes: piece[0..<1000]))
+            writer.enqueueWrite(piece: 1, begin: 1000, data: ByteBuffer(bytes: piece[1000..<2000]))
+            try await writer.flushed().get()
+            #expect(Array(storage.bytes(ofPiece: 1)[0..<2000]) == Array(piece[0..<2000]))
+            #expect(reports.bytesDone == 2000)
+            #expect(reports.verdicts.isEmpty)
+        }
+    }
+
+    @Test func vectoredWritesLandAcrossFilesAndSkipPadding() async throws {
+        try await Fixture.run { fixture in
+            let torrent = Self.torrent
+            let storage = try fixture.fileStorage(torrent)
+            // Piece 1 covers the end of w/a (904 bytes), all 120 bytes of padding and the start of w/b.
+            let piece = torrent.bytes(ofPiece: 1)
+            let parts = [ByteBuffer(bytes: piece[0..<700]), ByteBuffer(bytes: piece[700..<1500]), ByteBuffer(bytes: piece[1500...])]
+            try storage.writeNow(parts, piece: 1, begin: 0)
+            for other in [0, 2, 3] {
+                try storage.writeNow([ByteBuffer(bytes: torrent.bytes(ofPiece: other))], piece: other, begin: 0)
+            }
+            #expect(fixture.contents("w/a") == torrent.bytes(ofFile: 0))
+            #expect(fixture.contents("w/b") == torrent.bytes(ofFile: 2))
+            #expect(!fixture.exists(fixture.path("w/.pad/x")), "padding never reaches the disk")
+            for index in 0..<torrent.info.pieceCount {
+                #expect(try await storage.verifyPiece(index, on: fixture.eventLoop).get())
+            }
+        }
+    }
+
     @Test func aWriteErrorIsReportedWithItsPiece() async throws {
         try await Fixture.run { fixture in
             let torrent = Self.torrent

@@ -87,6 +87,11 @@ final class PeerConnection {
         }
     }
 
+    /// Writes `messages` as one buffer (e.g. a burst of requests), not flushed.
+    func send(batch messages: [PeerMessage]) {
+        channel.write(PeerWireFrame.messages(messages), promise: nil)
+    }
+
     func flush() { channel.flush() }
 
     func close() { channel.close(mode: .all, promise: nil) }

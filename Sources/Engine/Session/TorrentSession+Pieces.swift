@@ -28,12 +28,15 @@ extension TorrentSession {
             if peer.outstanding.isEmpty { updateInterest(peer) }
             return
         }
+        var requests: [PeerMessage] = []
+        requests.reserveCapacity(blocks.count)
         for block in blocks {
             let request = BlockRequest(block)
             peer.outstanding.insert(request)
             if !downloadLimiter.isUnlimited { _ = downloadLimiter.consume(Int(request.length), now: .now()) }
-            peer.send(.request(request), flush: false)
+            requests.append(.request(request))
         }
+        peer.send(batch: requests)
         peer.flush()
         peer.lastSentAt = .now()
     }
