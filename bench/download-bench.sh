@@ -12,7 +12,7 @@
 #
 # --rounds N runs the clients N times, interleaved (burrow, lt, aria2, burrow, ...), and the report
 # compares medians: the host's noise moves single runs by ±20%.
-# For each client: wall time, CPU seconds (user+sys) and peak RSS from GNU time (/usr/bin/time),
+# For each client: wall time, CPU seconds (user+sys), peak RSS and context switches from GNU time,
 # and a SHA-256 check of the downloaded file. The output dir is removed and `sync` run between
 # clients; the page cache is NOT dropped (not reliably possible here), so all clients read the
 # seeders' data from a warm cache. Everything shares the host's cores, seeders included.
@@ -195,7 +195,7 @@ for client in "${schedule[@]}"; do
     # leads its own process group and signals the whole group (time and the client) when it is
     # terminated or its limit passes.
     ip netns exec bwb-client timeout --kill-after=10 "$download_timeout" \
-        /usr/bin/time -f '%e\t%U\t%S\t%M' -o "$work/time-$client" \
+        /usr/bin/time -f '%e\t%U\t%S\t%M\t%w\t%c' -o "$work/time-$client" \
         "${cmd[@]}" > "$work/logs/download-$client.log" 2>&1 &
     client_pid=$!
     pids+=("$client_pid")
@@ -206,7 +206,7 @@ for client in "${schedule[@]}"; do
         verified=yes
     fi
     measured="$(grep -E '^[0-9.]+\s' "$work/time-$client" 2> /dev/null | tail -n 1 || true)"
-    [[ -n "$measured" ]] || measured="$(printf '0\t0\t0\t0')"
+    [[ -n "$measured" ]] || measured="$(printf '0\t0\t0\t0\t0\t0')"
     printf '%s\t%s\t%s\t%s\n' "$client" "$status" "$measured" "$verified" >> "$runs"
     log "$client: exit $status, verified $verified ($(cut -f1 <<< "$measured") s wall)"
     if [[ $status -ne 0 || $verified != yes ]]; then
