@@ -13,11 +13,15 @@ export PATH=/opt/swift/usr/bin:$PATH
 for tool in valgrind mktorrent objcopy python3; do
   command -v "$tool" >/dev/null || { echo "link-order: '$tool' is missing (apt-get install valgrind mktorrent binutils)" >&2; exit 1; }
 done
-(cd "$root" && swift build -c release --static-swift-stdlib --product burrow >&2)
-bin="$root/.build/release/burrow"
+scratch="${SCRATCH_PATH:-$root/.build}"   # another build directory: SCRATCH_PATH=.build-static scripts/link-order.sh
+(cd "$root" && swift build -c release --static-swift-stdlib --product burrow --scratch-path "$scratch" >&2)
+bin="$scratch/release/burrow"
 work="$(mktemp -d)"
 seeder=""
-cleanup() { [ -n "$seeder" ] && kill "$seeder" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  if [ -n "$seeder" ]; then kill "$seeder" 2>/dev/null || true; wait "$seeder" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 # valgrind 3.19 cannot read the DWARF 5 the toolchain emits: profile a copy without debug info
 # (the symbol table, which is all the order file needs, stays).
@@ -64,3 +68,6 @@ for path in profiles:
 open(out, "w").write("\n".join(order) + "\n")
 print(f"link-order: {len(order)} functions -> {out}")
 PY
+# SwiftPM does not track the order file as a link input: drop the binary so the next build links it anew.
+rm -f "$bin"
+echo "link-order: removed $bin; scripts/burrow (or swift build -c release --static-swift-stdlib) relinks it" >&2
