@@ -70,7 +70,7 @@ for tool in ip opentracker mktorrent aria2c sha256sum timeout /usr/bin/time "$py
 done
 "$python" -c 'import libtorrent' 2> /dev/null || fail "$python cannot import libtorrent (apt-get install python3-libtorrent)"
 if [[ ",$only," == *,burrow,* ]]; then
-    [[ -x "$burrow_bin" ]] || fail "burrow binary '$burrow_bin' missing (swift build -c release, set BURROW_BIN, or leave burrow out: --only lt,aria2)"
+    [[ -x "$burrow_bin" ]] || fail "burrow binary '$burrow_bin' missing (scripts/burrow --version or swift build -c release --static-swift-stdlib, set BURROW_BIN, or leave burrow out: --only lt,aria2)"
 fi
 
 namespaces=(bwb-client bwb-seed1 bwb-seed2 bwb-seed3)

@@ -1,5 +1,9 @@
 import Engine
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TorrentModel
 
 /// Turns the SOURCE argument (a .torrent path or a magnet URI) into a TorrentSource, with errors that

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The checks `burrow doctor` runs, in the order it prints them.
 public enum CheckSuite {

@@ -133,4 +133,15 @@ enum SocketAddressParsing {
         let result = LeakAlarmCheck().evaluate(snapshot, configuration: DoctorConfiguration(policy: .unbound))
         #expect(result.detail == "no leak alarm; pid \(getpid()) running unbound (any interface); kill switch never fired")
     }
+
+    @Test func datesAreISO8601UTCWithoutICU() throws {
+        #expect(RuntimeReport.iso8601(Date(timeIntervalSince1970: 1_700_000_000.75)) == "2023-11-14T22:13:20Z")
+        #expect(RuntimeReport.iso8601(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00Z")
+        #expect(RuntimeReport.date(iso8601: "2023-11-14T22:13:20Z") == Date(timeIntervalSince1970: 1_700_000_000))
+        #expect(RuntimeReport.date(iso8601: "2024-02-29T23:59:59Z") == Date(timeIntervalSince1970: 1_709_251_199))
+        for bad in ["", "2023-11-14 22:13:20Z", "2023-11-14T22:13:20", "2023-13-14T22:13:20Z", "2023-11-14T22:13:2xZ",
+                    "2023-11-14T22:13:20.5Z", "2023-11-14T22:13:20+01:00"] {
+            #expect(RuntimeReport.date(iso8601: bad) == nil, "\(bad)")
+        }
+    }
 }

@@ -101,3 +101,15 @@ import TorrentModel
         if case .failed(let message) = status.state { Issue.record("unexpected failure: \(message)") }
     }
 }
+
+@Suite struct TunnelWaitTests {
+    @Test func describesTheOutageWithALocalClockTime() throws {
+        let wait = TunnelWait(interface: "wg0", reason: "admin down", since: Date(timeIntervalSince1970: 1_700_000_000))
+        let text = wait.description
+        #expect(text.hasPrefix("wg0 down since ") && text.hasSuffix(" (admin down)"), "\(text)")
+        let clock = Array(TunnelWait.localClock(Date(timeIntervalSince1970: 1_700_000_000)).utf8)
+        #expect(clock.count == 8 && clock[2] == UInt8(ascii: ":") && clock[5] == UInt8(ascii: ":"))
+        // 22:13:20 UTC: the minutes and seconds are the same in every whole-hour or half-hour time zone.
+        #expect(String(decoding: clock[5...], as: UTF8.self) == ":20")
+    }
+}

@@ -1,4 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import TorrentModel
 
@@ -9,9 +18,17 @@ struct TunnelWait: CustomStringConvertible {
     let since: Date
 
     var description: String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "HH:mm:ss"
-        return "\(interface) down since \(formatter.string(from: since)) (\(reason))"
+        "\(interface) down since \(Self.localClock(since)) (\(reason))"
+    }
+
+    /// "HH:mm:ss" in local time, with localtime_r: a DateFormatter would load ICU's locale and time-zone
+    /// data (over a megabyte of resident memory) for one status line.
+    static func localClock(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var fields = tm()
+        localtime_r(&seconds, &fields)
+        func twoDigits(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(twoDigits(fields.tm_hour)):\(twoDigits(fields.tm_min)):\(twoDigits(fields.tm_sec))"
     }
 }
 
