@@ -23,7 +23,8 @@ let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 //   symbol ordering             linker/burrow.order (scripts/link-order.sh) lists the functions a start,
 //                               an idle wait and a download run, so they share pages instead of each
 //                               pulling a 64 KiB fault-around window of cold code into RSS
-// Each flag is a pure layout/encoding choice: PIE, RELRO and NX stay as they were.
+// Each flag is a pure layout/encoding choice: PIE, RELRO and NX stay as they were. ELF only: the macOS
+// linker keeps its defaults.
 let releaseLink: [LinkerSetting] = [
     .unsafeFlags([
         "-use-ld=lld",
@@ -31,7 +32,7 @@ let releaseLink: [LinkerSetting] = [
         "-Xlinker", "--no-export-dynamic",
         "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/linker/burrow.order",
         "-Xlinker", "--no-warn-symbol-ordering",
-    ], .when(configuration: .release)),
+    ], .when(platforms: [.linux], configuration: .release)),
 ]
 
 let package = Package(

@@ -1,3 +1,4 @@
+import Storage
 import TorrentModel
 
 /// What to download and from where.
@@ -31,10 +32,14 @@ public struct SessionOptions: Sendable {
     public var uploadRateLimit: Int?
     /// Peers to contact directly (magnet `x.pe`, or given by the user).
     public var extraPeers: [PeerAddress]
+    /// Wraps the torrent's file storage (rqbit-style middleware): tests put a slow, failing or counting
+    /// disk under a real session with it. nil: the files are used directly.
+    public var storageMiddleware: (@Sendable (any PieceStorage) -> any PieceStorage)?
 
     public init(outputDirectory: String, seed: Bool = false, seedRatioLimit: Double? = nil,
                 forceRecheck: Bool = false, filePriorities: [Int: FilePriority] = [:], maxPeers: Int = 80,
-                downloadRateLimit: Int? = nil, uploadRateLimit: Int? = nil, extraPeers: [PeerAddress] = []) {
+                downloadRateLimit: Int? = nil, uploadRateLimit: Int? = nil, extraPeers: [PeerAddress] = [],
+                storageMiddleware: (@Sendable (any PieceStorage) -> any PieceStorage)? = nil) {
         self.outputDirectory = outputDirectory
         self.seed = seed
         self.seedRatioLimit = seedRatioLimit
@@ -44,6 +49,7 @@ public struct SessionOptions: Sendable {
         self.downloadRateLimit = downloadRateLimit
         self.uploadRateLimit = uploadRateLimit
         self.extraPeers = extraPeers
+        self.storageMiddleware = storageMiddleware
     }
 }
 
@@ -85,6 +91,9 @@ public struct TorrentStatus: Sendable {
     public var trackerMessage: String?
     /// "wg0 down since 16:02:11 (carrier lost)" while no bound interface is usable.
     public var waitingForTunnel: String?
+    /// Downloaded bytes not yet written, and whether reading from peers is paused until the disk catches up.
+    public var diskBacklog: Int = 0
+    public var waitingForDisk: Bool = false
 
     public var fractionDone: Double {
         wantedBytes == 0 ? 0 : Double(verifiedBytes) / Double(wantedBytes)

@@ -21,8 +21,9 @@ extension TorrentSession {
             fail("cannot open the output files: \(error)")
             return eventLoop.makeFailedFuture(error)
         }
-        self.storage = storage
-        writer = PieceWriter(storage: storage, info: info, threadPool: threadPool, eventLoop: eventLoop) { [weak self] report in
+        let wrapped = options.storageMiddleware?(storage) ?? storage
+        self.storage = wrapped
+        writer = PieceWriter(storage: wrapped, info: info, threadPool: threadPool, eventLoop: eventLoop) { [weak self] report in
             self?.diskReport(report)
         }
         let resume = ResumeStore(root: options.outputDirectory, info: info)

@@ -228,7 +228,7 @@ final class TorrentSession: @unchecked Sendable {
             connectedPeers: peers.count, connectedSeeds: peers.values.filter(\.isSeed).count,
             knownPeers: candidates.count, hashFailures: hashFailures,
             bannedPeers: candidates.bannedIPs.count, trackerMessage: trackerMessage,
-            waitingForTunnel: tunnelWait?.description)
+            waitingForTunnel: tunnelWait?.description, diskBacklog: diskBacklog, waitingForDisk: readingPaused)
     }
 }
 
