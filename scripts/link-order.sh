@@ -14,6 +14,7 @@ for tool in valgrind mktorrent objcopy python3; do
   command -v "$tool" >/dev/null || { echo "link-order: '$tool' is missing (apt-get install valgrind mktorrent binutils)" >&2; exit 1; }
 done
 scratch="${SCRATCH_PATH:-$root/.build}"   # another build directory: SCRATCH_PATH=.build-static scripts/link-order.sh
+case "$scratch" in /*) ;; *) scratch="$root/$scratch" ;; esac   # the runs below change directory
 (cd "$root" && swift build -c release --static-swift-stdlib --product burrow --scratch-path "$scratch" >&2)
 bin="$scratch/release/burrow"
 work="$(mktemp -d)"
@@ -40,7 +41,11 @@ cg() { # name, seconds, burrow arguments...
 }
 cg idle 45 download "$work/f.torrent" --output out --allow-unbound
 cg leech 150 download "$work/f.torrent" --output out --allow-unbound --peer "127.0.0.1:$port" --port $((port + 1))
-cmp -s "$work/leech/out/f.bin" "$work/f.bin" || { echo "link-order: the profiled download did not complete" >&2; exit 1; }
+if ! cmp -s "$work/leech/out/f.bin" "$work/f.bin"; then
+  echo "link-order: the profiled download did not complete; its log and the seeder's:" >&2
+  tail -n 20 "$work/leech/run.log" "$work/seed/seed.log" >&2
+  exit 1
+fi
 (cd "$work/idle" && valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/info.cg" \
     "$work/burrow" info "$work/f.torrent" >/dev/null 2>&1)
 python3 - "$work/burrow" "$root/linker/burrow.order" "$work/idle.cg" "$work/info.cg" "$work/leech.cg" <<'PY'
