@@ -10,8 +10,8 @@
 #   bwb-seedN   eth0 10.99.0.1N/24 (N = 1..3), a libtorrent seeder on :6881 (TCP only)
 #   opentracker runs in bwb-seed1 on 10.99.0.11:6969
 #
-# --rounds N runs the clients N times, interleaved (burrow, lt, aria2, burrow, ...), and the report
-# compares medians: the host's noise moves single runs by ±20%.
+# --rounds N runs the clients N times, interleaved and rotated (burrow lt aria2, lt aria2 burrow, ...),
+# and the report compares medians: the host's noise moves single runs by ±20%.
 # For each client: wall time, CPU seconds (user+sys), peak RSS and context switches from GNU time,
 # and a SHA-256 check of the downloaded file. The output dir is removed and `sync` run between
 # clients; the page cache is NOT dropped (not reliably possible here), so all clients read the
@@ -168,7 +168,11 @@ runs="$work/runs.tsv"
 : > "$runs"
 port=6890
 schedule=()
-for ((round = 1; round <= rounds; round++)); do schedule+=("${clients[@]}"); done
+# Each round starts with the next client, so no client always runs first (the first download after
+# the setup has measurably more kernel time: writeback of the freshly made test data is still going on).
+for ((round = 0; round < rounds; round++)); do
+    for ((i = 0; i < ${#clients[@]}; i++)); do schedule+=("${clients[$(((round + i) % ${#clients[@]}))]}"); done
+done
 for client in "${schedule[@]}"; do
     out="$work/out"
     rm -rf "$out"
