@@ -156,7 +156,9 @@ import TorrentModel
             let started = ContinuousClock.now
             task.cancel()
             let outcome = await task.result
-            #expect(ContinuousClock.now - started < .seconds(2))
+            // 300 ms of retries; the bound only has to catch garbage restarting the wait (a loaded CI box
+            // running the suite in parallel has taken 2.4 s here).
+            #expect(ContinuousClock.now - started < .seconds(5))
             guard case .failure(let error) = outcome else { Issue.record("announce succeeded"); return }
             #expect(error is CancellationError)
         }
@@ -180,7 +182,9 @@ import TorrentModel
             let error = await trackerError { _ = try await announcer(tracker.url, network).announce(Fixtures.request()) }
             guard case .timeout(let what) = error else { Issue.record("got \(String(describing: error))"); return }
             #expect(what.contains("no reply to connect") && what.contains("after 2 tries over 300 ms"))
-            #expect(ContinuousClock.now - started < .seconds(2))
+            // 300 ms of retries; the bound only has to catch garbage restarting the wait (a loaded CI box
+            // running the suite in parallel has taken 2.4 s here).
+            #expect(ContinuousClock.now - started < .seconds(5))
             #expect(try await tracker.received().count == 2)  // maxRetransmitExponent 1: n = 0 and n = 1
         }
     }

@@ -33,9 +33,14 @@ struct PartialPiece {
     private(set) var receivedCount: Int
     /// No block below this index is needed, so picking need not rescan finished blocks.
     private var firstPossiblyNeeded = 0
-    /// Peers asked for (or that delivered) a block of this piece since it started. Picking prefers to keep
-    /// a peer on pieces it already works on, which bounds how many pieces are partial at once.
-    private(set) var participants: Set<PiecePicker.PeerKey> = []
+    /// Peers asked for (or that delivered) a block of this piece since it started, without repeats. Picking
+    /// keeps a peer on pieces it already works on. An array: it holds one peer or a few, and is consulted
+    /// for every block, where a set's hashing costs more than the scan.
+    private(set) var participants: [PiecePicker.PeerKey] = []
+
+    private mutating func addParticipant(_ peer: PiecePicker.PeerKey) {
+        if !participants.contains(peer) { participants.append(peer) }
+    }
 
     init(piece: Int, blockCount: Int) {
         self.piece = piece
@@ -72,7 +77,7 @@ struct PartialPiece {
         }
         // Every block before `index` is now known not to be needed.
         firstPossiblyNeeded = index
-        participants.insert(peer)
+        addParticipant(peer)
         return taken
     }
 
@@ -83,7 +88,7 @@ struct PartialPiece {
         }
         others.append(peer)
         blocks[block] = .requested(first: first, others: others)
-        participants.insert(peer)
+        addParticipant(peer)
     }
 
     /// Drops `peer`'s request of `block`; the block becomes needed again when nobody else asked for it.
@@ -126,7 +131,7 @@ struct PartialPiece {
             }
         }
         receivedCount = 0
-        participants = stillAsked
+        participants = participants.filter(stillAsked.contains)
     }
 
     /// Records the block's data as received from `peer`; returns the other peers it was still requested
@@ -137,7 +142,9 @@ struct PartialPiece {
         if state == .needed { neededCount -= 1 }
         blocks[block] = .received(from: peer)
         receivedCount += 1
-        participants.insert(peer)
-        return state.requesters.filter { $0 != peer }
+        addParticipant(peer)
+        // Usually the block was asked of `peer` alone: no array is built then.
+        guard case .requested(let first, let rest) = state, first != peer || !rest.isEmpty else { return [] }
+        return ([first] + rest).filter { $0 != peer }
     }
 }
