@@ -39,6 +39,12 @@ struct PieceWriterTests {
                     eventLoop: fixture.eventLoop) { reports.add($0) }
     }
 
+    /// Enqueues `bytes` as piece `piece` in blocks of `blockSize`, in order, then its finish.
+    private func enqueuePiece(_ bytes: [UInt8], piece: Int, blockSize: Int, to writer: PieceWriter) {
+        for block in blocks(of: bytes, size: blockSize) { writer.enqueueWrite(piece: piece, begin: block.begin, data: block.data) }
+        writer.enqueueFinish(piece: piece)
+    }
+
     @Test func inOrderBlocksAreWrittenOnceAndVerifiedWithoutReadingBack() async throws {
         try await Fixture.run { fixture in
             let torrent = Self.torrent
@@ -46,10 +52,7 @@ struct PieceWriterTests {
             let reports = Reports()
             let writer = writer(counting, fixture, reports)
             for piece in 0..<torrent.info.pieceCount {
-                for block in blocks(of: torrent.bytes(ofPiece: piece), size: 1024) {
-                    writer.enqueueWrite(piece: piece, begin: block.begin, data: block.data)
-                }
-                writer.enqueueFinish(piece: piece)
+                enqueuePiece(torrent.bytes(ofPiece: piece), piece: piece, blockSize: 1024, to: writer)
             }
             try await writer.flushed().get()
             #expect(reports.verdicts == Dictionary(uniqueKeysWithValues: (0..<torrent.info.pieceCount).map { ($0, .verified) }))
@@ -91,15 +94,12 @@ struct PieceWriterTests {
             let writer = writer(storage, fixture, reports)
             var bad = torrent.bytes(ofPiece: 2)
             bad[100] ^= 0xFF
-            for block in blocks(of: bad, size: 2048) { writer.enqueueWrite(piece: 2, begin: block.begin, data: block.data) }
-            writer.enqueueFinish(piece: 2)
-            for block in blocks(of: torrent.bytes(ofPiece: 3), size: 2048) { writer.enqueueWrite(piece: 3, begin: block.begin, data: block.data) }
-            writer.enqueueFinish(piece: 3)
+            enqueuePiece(bad, piece: 2, blockSize: 2048, to: writer)
+            enqueuePiece(torrent.bytes(ofPiece: 3), piece: 3, blockSize: 2048, to: writer)
             try await writer.flushed().get()
             #expect(reports.verdicts == [2: .failedHash, 3: .verified])
             // The failed piece starts over: downloaded again and written over the bad bytes.
-            for block in blocks(of: torrent.bytes(ofPiece: 2), size: 2048) { writer.enqueueWrite(piece: 2, begin: block.begin, data: block.data) }
-            writer.enqueueFinish(piece: 2)
+            enqueuePiece(torrent.bytes(ofPiece: 2), piece: 2, blockSize: 2048, to: writer)
             try await writer.flushed().get()
             #expect(reports.verdicts[2] == .verified)
             #expect(storage.bytes(ofPiece: 2) == torrent.bytes(ofPiece: 2))
@@ -168,10 +168,7 @@ struct PieceWriterTests {
             storage.faults.failingWritePieces = [1]
             let reports = Reports()
             let writer = writer(storage, fixture, reports)
-            for piece in 0..<2 {
-                for block in blocks(of: torrent.bytes(ofPiece: piece), size: 4096) { writer.enqueueWrite(piece: piece, begin: block.begin, data: block.data) }
-                writer.enqueueFinish(piece: piece)
-            }
+            for piece in 0..<2 { enqueuePiece(torrent.bytes(ofPiece: piece), piece: piece, blockSize: 4096, to: writer) }
             try await writer.flushed().get()
             #expect(reports.verdicts[0] == .verified)
             #expect(reports.verdicts[1] == nil)
