@@ -296,6 +296,22 @@ struct PiecePickerTests {
         #expect(picker.pickBlocks(peer: 2, peerHas: .pieces(bitfield(2, [0])), count: 5).isEmpty)
     }
 
+    @Test func endgameStartsWhenTheOnlyMissingPiecesAreOnNoConnectedPeer() throws {
+        let picker = makePicker(pieces: 3, blocksPerPiece: 2, have: [])
+        // Two peers have pieces 0 and 1; nobody connected has piece 2.
+        let has = bitfield(3, [0, 1])
+        picker.peerHasBitfield(has)
+        picker.peerHasBitfield(has)
+        let a = picker.pickBlocks(peer: 1, peerHas: .pieces(has), count: 4)
+        #expect(a.count == 4)
+        #expect(picker.isEndgame)
+        let b = picker.pickBlocks(peer: 2, peerHas: .pieces(has), count: 4)
+        #expect(Set(b) == Set(a), "the second peer doubles up on the outstanding blocks")
+        // Once a peer with piece 2 shows up, there is fresh work again: no more endgame.
+        picker.peerHas(piece: 2)
+        #expect(!picker.isEndgame)
+    }
+
     // MARK: Choked peers and allowed-fast
 
     @Test func chokingPeerIsOnlyAskedForAllowedFastPieces() throws {

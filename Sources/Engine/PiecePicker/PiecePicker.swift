@@ -250,9 +250,17 @@ final class PiecePicker {
     }
 
     /// Every missing wanted block is outstanding somewhere (or received, awaiting its hash check).
+    /// Pieces no connected peer has cannot be asked for, so they do not hold endgame back: otherwise one
+    /// piece missing from the swarm would keep a torrent's last blocks waiting on its slowest peers.
     var isEndgame: Bool {
-        guard freshHigh.isEmpty, freshNormal.isEmpty, !isComplete else { return false }
-        return !partials.contains { priorities[$0.piece] != .skip && $0.neededCount > 0 }
+        guard !isComplete else { return false }
+        let freshObtainable = seedCount > 0
+            ? !(freshHigh.isEmpty && freshNormal.isEmpty)
+            : freshHigh.hasAvailableMember || freshNormal.hasAvailableMember
+        guard !freshObtainable else { return false }
+        return !partials.contains { partial in
+            priorities[partial.piece] != .skip && partial.neededCount > 0 && availability(ofPiece: partial.piece) > 0
+        }
     }
 
     /// Which partial pieces a pass of `takeFromPartials` draws from.

@@ -18,6 +18,8 @@ struct RarityBuckets {
 
     var count: Int { pieces.count }
     var isEmpty: Bool { pieces.isEmpty }
+    /// Some member has availability of at least one (members are ordered by availability, bucket 0 first).
+    var hasAvailableMember: Bool { end(ofBucket: 0) < pieces.count }
 
     func contains(_ piece: Int) -> Bool { position[piece] >= 0 }
 
