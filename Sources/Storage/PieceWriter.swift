@@ -1,5 +1,3 @@
-import Crypto
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TorrentModel
@@ -13,18 +11,20 @@ import TorrentModel
 /// of the piece's hash cursor (several peers on one piece, endgame) is hashed later by reading it back,
 /// which the page cache makes cheap.
 ///
-/// Contiguous blocks of a piece are gathered into runs of up to `runLimit` bytes and written with one
+/// Contiguous blocks of a piece are gathered into runs of up to `PieceWriterLane.runLimit` bytes and written with one
 /// vectored write: the page cache does less work per byte for large writes (measured here: 1 GiB in
-/// 16 KiB writes 0.26 s of kernel time, in 256 KiB writes 0.19 s). At most `heldLimit` bytes wait in runs.
+/// 16 KiB writes 0.26 s of kernel time, in 256 KiB writes 0.19 s). At most `heldLimitInAll` bytes wait in runs.
 ///
 /// A piece that fails its hash has been written; it is not counted (resume data lists verified pieces
 /// only) and its blocks are simply downloaded and written again.
 ///
 /// Concurrency: `enqueue…` may be called from any thread (the session calls it from its event loop).
-/// Jobs run one at a time, in order, on the thread pool, so one torrent never has two threads on its
-/// files; `hashes` and `scratch` are touched only by the job that is running. Reports are delivered on
-/// `eventLoop`.
-public final class PieceWriter: @unchecked Sendable {
+/// Pieces are spread over a few lanes (`piece % lanes`); each lane runs its jobs one at a time, in order,
+/// on the thread pool, so a piece's blocks are written and hashed in the order they came, while two
+/// pieces can be hashed at once on two cores: one lane caps a torrent at one core's SHA-1 speed. (On the
+/// 2-core bench box, where three seeders share the cores, two lanes measured the same as one.) Reports
+/// are delivered on `eventLoop`.
+public final class PieceWriter: Sendable {
     public enum Verdict: Sendable, Equatable {
         case verified
         case failedHash
@@ -39,218 +39,35 @@ public final class PieceWriter: @unchecked Sendable {
         public var error: (piece: Int, message: String)?
     }
 
-    private enum Job {
-        case write(piece: Int, begin: Int, data: ByteBuffer)
-        case finish(piece: Int)
-        case barrier(EventLoopPromise<Void>)
-    }
-
-    /// How far one piece's hash has come.
-    private struct PieceHash {
-        var hasher = Insecure.SHA1()
-        /// Invariant: bytes [0, hashed) of the piece are in `hasher`, in order.
-        var hashed = 0
-        /// Blocks written beyond `hashed` (begin → length), waiting for the bytes before them.
-        var ahead: [Int: Int] = [:]
-        /// A block landed inside the hashed prefix (it can only mean a rewrite): hash the piece anew from disk.
-        var rehashFromDisk = false
-    }
-
     public let info: TorrentInfo
-    private let storage: any PieceStorage
-    private let threadPool: NIOThreadPool
+    private let lanes: [PieceWriterLane]
     private let eventLoop: any EventLoop
-    private let deliver: @Sendable (Report) -> Void
 
-    private let lock = NIOLock()
-    /// Guarded by `lock`. Invariant: `running` is true exactly while a drain task is queued or running.
-    private var queue: [Job] = []
-    private var running = false
-
-    private var hashes: [Int: PieceHash] = [:]
-
-    /// Blocks of one piece waiting to be written together. Invariant: `parts` are contiguous from `begin`
-    /// and add up to `length`; `heldBytes` is the sum of all runs' lengths and stays ≤ `heldLimit`.
-    private struct Run {
-        var begin: Int
-        var length = 0
-        var parts: [ByteBuffer] = []
-    }
-    private var runs: [Int: Run] = [:]
-    private var heldBytes = 0
-    static let runLimit = 256 * 1024
-    static let heldLimit = 1 << 20
-    /// Set by the first failed write or read-back: the torrent is failing, so later jobs are skipped
-    /// (their bytes still count as done) rather than producing verdicts over missing data.
-    private var broken = false
-    private var scratch: UnsafeMutableRawBufferPointer
-    private static let scratchSize = 64 * 1024
-
+    /// - Parameter lanes: how many pieces may be in the hands of the disk threads at once (at least 1).
     public init(storage: any PieceStorage, info: TorrentInfo, threadPool: NIOThreadPool, eventLoop: any EventLoop,
-                deliver: @escaping @Sendable (Report) -> Void) {
-        self.storage = storage
+                lanes: Int = 2, deliver: @escaping @Sendable (Report) -> Void) {
         self.info = info
-        self.threadPool = threadPool
         self.eventLoop = eventLoop
-        self.deliver = deliver
-        self.scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.scratchSize, alignment: 64)
+        self.lanes = (0..<max(1, lanes)).map { _ in
+            PieceWriterLane(storage: storage, info: info, threadPool: threadPool, eventLoop: eventLoop,
+                            heldLimit: PieceWriterLane.heldLimitInAll / max(1, lanes), deliver: deliver)
+        }
     }
 
-    deinit {
-        scratch.deallocate()
-    }
+    private func lane(of piece: Int) -> PieceWriterLane { lanes[piece % lanes.count] }
 
     /// Writes `data` at `begin` of `piece` and feeds it to the piece's hash.
     public func enqueueWrite(piece: Int, begin: Int, data: ByteBuffer) {
-        enqueue(.write(piece: piece, begin: begin, data: data))
+        lane(of: piece).enqueue(.write(piece: piece, begin: begin, data: data))
     }
 
     /// Every block of `piece` has been enqueued: once they are written, its verdict is reported.
     public func enqueueFinish(piece: Int) {
-        enqueue(.finish(piece: piece))
+        lane(of: piece).enqueue(.finish(piece: piece))
     }
 
-    /// Succeeds (on `eventLoop`) once every job enqueued before it is done.
+    /// Succeeds (on `eventLoop`) once every job enqueued before it is done, in every lane.
     public func flushed() -> EventLoopFuture<Void> {
-        let promise = eventLoop.makePromise(of: Void.self)
-        enqueue(.barrier(promise))
-        return promise.futureResult
-    }
-
-    private func enqueue(_ job: Job) {
-        let start: Bool = lock.withLock {
-            queue.append(job)
-            defer { running = true }
-            return !running
-        }
-        if start { threadPool.submit { [self] state in drain(cancelled: state == .cancelled) } }
-    }
-
-    private func drain(cancelled: Bool) {
-        var jobs: [Job] = []
-        while true {
-            lock.withLock {
-                swap(&jobs, &queue)
-                if jobs.isEmpty { running = false }
-            }
-            if jobs.isEmpty { return }
-            var report = Report()
-            // Barriers resolve after their batch's report is delivered, so what they wait for is seen.
-            var barriers: [EventLoopPromise<Void>] = []
-            for job in jobs {
-                switch job {
-                case .write(let piece, let begin, let data):
-                    report.bytesDone += data.readableBytes
-                    guard !cancelled, !broken else { continue }
-                    do { try write(piece: piece, begin: begin, data: data) } catch { fail(piece, error, &report) }
-                case .finish(let piece):
-                    guard !cancelled, !broken else { continue }
-                    do { report.verdicts.append((piece, try finish(piece: piece))) } catch { fail(piece, error, &report) }
-                case .barrier(let promise):
-                    if !cancelled && !broken {
-                        // `fail` takes the piece from the run that failed.
-                        do { try flushAllRuns() } catch { fail(-1, error, &report) }
-                    }
-                    barriers.append(promise)
-                }
-            }
-            // Drop the blocks (and the receive buffers behind them) before the next batch.
-            jobs.removeAll(keepingCapacity: true)
-            let finished = report
-            eventLoop.execute { [deliver, barriers] in
-                deliver(finished)
-                for barrier in barriers { barrier.succeed() }
-            }
-        }
-    }
-
-    // MARK: - On the disk thread
-
-    /// A failed write of a run, naming the run's piece (the job that flushed it may belong to another).
-    private struct RunWriteError: Error {
-        let piece: Int
-        let error: any Error
-    }
-
-    private func fail(_ piece: Int, _ error: any Error, _ report: inout Report) {
-        if let failure = error as? RunWriteError {
-            broken = true
-            report.error = (failure.piece, "\(failure.error)")
-            return
-        }
-        broken = true
-        report.error = (piece, "\(error)")
-    }
-
-    private func write(piece: Int, begin: Int, data: ByteBuffer) throws {
-        var hash = hashes.removeValue(forKey: piece) ?? PieceHash()
-        defer { hashes[piece] = hash }
-        if begin == hash.hashed {
-            data.withUnsafeReadableBytes { hash.hasher.update(bufferPointer: $0) }
-            hash.hashed += data.readableBytes
-        } else if begin > hash.hashed {
-            hash.ahead[begin] = data.readableBytes
-        } else {
-            hash.rehashFromDisk = true
-        }
-        try hold(piece: piece, begin: begin, data: data)
-        try catchUp(&hash, piece: piece)
-    }
-
-    /// Adds the block to its piece's run, writing the run out when the block does not continue it, when
-    /// it is full or reaches the piece's end, or when too much is held overall.
-    private func hold(piece: Int, begin: Int, data: ByteBuffer) throws {
-        if let run = runs[piece], run.begin + run.length != begin { try flushRun(of: piece) }
-        var run = runs.removeValue(forKey: piece) ?? Run(begin: begin)
-        run.parts.append(data)
-        run.length += data.readableBytes
-        heldBytes += data.readableBytes
-        runs[piece] = run
-        if run.length >= Self.runLimit || run.begin + run.length == info.length(ofPiece: piece) {
-            try flushRun(of: piece)
-        }
-        if heldBytes > Self.heldLimit { try flushAllRuns() }
-    }
-
-    private func flushRun(of piece: Int) throws {
-        guard let run = runs.removeValue(forKey: piece) else { return }
-        heldBytes -= run.length
-        do {
-            try storage.writeNow(run.parts, piece: piece, begin: run.begin)
-        } catch {
-            throw RunWriteError(piece: piece, error: error)
-        }
-    }
-
-    private func flushAllRuns() throws {
-        for piece in Array(runs.keys) { try flushRun(of: piece) }
-    }
-
-    /// Hashes, from disk, the blocks ahead of the cursor that now continue it.
-    private func catchUp(_ hash: inout PieceHash, piece: Int) throws {
-        while let length = hash.ahead.removeValue(forKey: hash.hashed) {
-            try hashFromDisk(&hash, piece: piece, upTo: hash.hashed + length)
-        }
-    }
-
-    private func finish(piece: Int) throws -> Verdict {
-        try flushRun(of: piece)
-        var hash = hashes.removeValue(forKey: piece) ?? PieceHash()
-        if hash.rehashFromDisk { hash = PieceHash() }
-        try catchUp(&hash, piece: piece)
-        // Whatever was not seen in order (normally nothing) is read back.
-        try hashFromDisk(&hash, piece: piece, upTo: info.length(ofPiece: piece))
-        return hash.hasher.finalize().elementsEqual(info.hash(ofPiece: piece)) ? .verified : .failedHash
-    }
-
-    private func hashFromDisk(_ hash: inout PieceHash, piece: Int, upTo end: Int) throws {
-        guard hash.hashed < end else { return }
-        try flushRun(of: piece)
-        while hash.hashed < end {
-            let chunk = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<min(Self.scratchSize, end - hash.hashed)])
-            try storage.readNow(into: chunk, piece: piece, begin: hash.hashed)
-            hash.hasher.update(bufferPointer: UnsafeRawBufferPointer(chunk))
-            hash.hashed += chunk.count
-        }
+        EventLoopFuture.andAllSucceed(lanes.map { $0.flushed() }, on: eventLoop)
     }
 }

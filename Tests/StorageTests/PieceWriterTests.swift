@@ -177,3 +177,31 @@ struct PieceWriterTests {
         }
     }
 }
+
+@Suite("Piece writer lanes")
+struct PieceWriterLaneTests {
+    @Test(arguments: [1, 2, 3])
+    func everyLaneCountWritesAndVerifiesEveryPiece(lanes: Int) async throws {
+        try await Fixture.run { fixture in
+            let torrent = PieceWriterTests.torrent
+            let storage = InMemoryStorage(info: torrent.info)
+            let reports = PieceWriterTests.Reports()
+            let writer = PieceWriter(storage: storage, info: torrent.info, threadPool: fixture.threadPool,
+                                     eventLoop: fixture.eventLoop, lanes: lanes) { reports.add($0) }
+            // Blocks of all pieces interleaved, as several peers deliver them.
+            let blockSize = 512
+            let pieces = 0..<torrent.info.pieceCount
+            let longest = pieces.map { torrent.info.length(ofPiece: $0) }.max()!
+            for begin in stride(from: 0, to: longest, by: blockSize) {
+                for piece in pieces where begin < torrent.info.length(ofPiece: piece) {
+                    let bytes = torrent.bytes(ofPiece: piece)
+                    writer.enqueueWrite(piece: piece, begin: begin, data: ByteBuffer(bytes: bytes[begin..<min(begin + blockSize, bytes.count)]))
+                }
+            }
+            for piece in pieces { writer.enqueueFinish(piece: piece) }
+            try await writer.flushed().get()
+            #expect(reports.verdicts == Dictionary(uniqueKeysWithValues: pieces.map { ($0, PieceWriter.Verdict.verified) }))
+            #expect(storage.contents == torrent.content)
+        }
+    }
+}

@@ -75,6 +75,8 @@ extension TorrentSession {
         diskBacklog += block.readableBytes
         if diskBacklog > Self.diskBacklogHigh && !readingPaused {
             readingPaused = true
+            diskPauses += 1
+            diskPausedSince = .now()
             logger.debug("disk backlog \(diskBacklog) bytes: pausing reads from peers")
             for peer in peers.values { peer.setReading(false) }
         }
@@ -87,6 +89,8 @@ extension TorrentSession {
         diskBacklog -= report.bytesDone
         if readingPaused && diskBacklog < Self.diskBacklogLow {
             readingPaused = false
+            if let since = diskPausedSince { diskPausedTotal = diskPausedTotal + (.now() - since) }
+            diskPausedSince = nil
             for peer in peers.values { peer.setReading(true) }
         }
         if let (piece, message) = report.error {
@@ -137,6 +141,9 @@ extension TorrentSession {
         default: break
         }
         logger.info("download complete: \(have.cardinality)/\(have.count) pieces")
+        if diskPauses > 0 {
+            logger.info("reads waited for the disk \(diskPauses) times, \(diskPausedTotal.nanoseconds / 1_000_000) ms in all")
+        }
         let wantSeeding = options.seed && have.isComplete && !seedRatioReached
         state = wantSeeding ? .seeding : .complete
         // BEP 3: "completed" is sent when a download finishes, not when a seed starts with the data.

@@ -48,6 +48,10 @@ final class TorrentSession: @unchecked Sendable {
     /// which bounds memory when the disk is slower than the network (TCP then slows the senders).
     var diskBacklog = 0
     var readingPaused = false
+    /// How often and how long reads waited for the disk (reported when the download completes).
+    var diskPauses = 0
+    var diskPausedSince: NIODeadline?
+    var diskPausedTotal = TimeAmount.zero
     static let diskBacklogHigh = 1 << 20
     static let diskBacklogLow = 256 << 10
     /// Bytes of the pieces the picker fetches (not `.skip`); set when the pieces are installed.
