@@ -70,21 +70,23 @@ def report(args) -> int:
     runs = []
     with open(args.runs) as handle:
         for line in handle:
-            client, status, wall, user, system, rss, voluntary, involuntary, verified = line.rstrip("\n").split("\t")
+            client, status, wall, user, system, rss, voluntary, involuntary, host_busy, verified = line.rstrip("\n").split("\t")
             runs.append({
                 "client": client, "exit_status": int(status), "wall_s": float(wall),
                 "user_s": float(user), "sys_s": float(system), "cpu_s": round(float(user) + float(system), 2),
                 "peak_rss_mib": round(int(rss) / 1024, 1), "verified": verified == "yes",
                 "context_switches": int(voluntary) + int(involuntary),
+                "host_busy_cpu_s": round(float(host_busy), 2),
                 "throughput_mib_s": round(args.size / (1 << 20) / float(wall), 1) if float(wall) > 0 else None,
             })
     print()
     print(f"{'client':<12}{'status':>7}{'wall s':>9}{'MiB/s':>8}{'cpu s':>8}{'user s':>8}{'sys s':>7}"
-          f"{'peak RSS MiB':>14}{'ctx sw':>8}  verified")
+          f"{'peak RSS MiB':>14}{'ctx sw':>8}{'host cpu s':>11}  verified")
     for run in runs:
         print(f"{run['client']:<12}{run['exit_status']:>7}{run['wall_s']:>9.2f}"
               f"{run['throughput_mib_s'] or 0:>8.1f}{run['cpu_s']:>8.2f}{run['user_s']:>8.2f}"
-              f"{run['sys_s']:>7.2f}{run['peak_rss_mib']:>14.1f}{run['context_switches']:>8}  "
+              f"{run['sys_s']:>7.2f}{run['peak_rss_mib']:>14.1f}{run['context_switches']:>8}"
+              f"{run['host_busy_cpu_s']:>11.2f}  "
               f"{'yes' if run['verified'] else 'NO'}")
     # One line per client: the median of its runs (all runs when --rounds was 1).
     summary = {}

@@ -12,7 +12,8 @@
 #
 # --rounds N runs the clients N times, interleaved and rotated (burrow lt aria2, lt aria2 burrow, ...),
 # and the report compares medians: the host's noise moves single runs by ±20%.
-# For each client: wall time, CPU seconds (user+sys), peak RSS and context switches from GNU time,
+# For each client: wall time, CPU seconds (user+sys), peak RSS and context switches from GNU time, the
+# host's busy CPU seconds over the download (seeders and kernel included: 2 cores cap it at 2 × wall),
 # and a SHA-256 check of the downloaded file. The output dir is removed and `sync` run between
 # clients; the page cache is NOT dropped (not reliably possible here), so all clients read the
 # seeders' data from a warm cache. Everything shares the host's cores, seeders included.
@@ -112,6 +113,12 @@ trap 'exit 143' TERM
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 
+# CPU seconds the whole host was busy (all processes, softirq included) since boot: the difference over
+# a download shows how much the seeders and the kernel's networking took alongside the client.
+busy_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8) / hz; exit }' /proc/stat
+}
+
 # --- data and torrent ---------------------------------------------------------------------------
 name="bench-${size_mib}MiB.bin"
 mkdir -p "$work/data" "$work/tracker" "$work/logs"
@@ -203,15 +210,17 @@ for client in "${schedule[@]}"; do
         "${cmd[@]}" > "$work/logs/download-$client.log" 2>&1 &
     client_pid=$!
     pids+=("$client_pid")
+    host_busy_before=$(busy_seconds)
     status=0
     wait "$client_pid" || status=$?
+    host_busy=$(echo "$(busy_seconds) - $host_busy_before" | bc)
     verified=no
     if [[ -f "$out/$name" ]] && [[ "$(sha256sum "$out/$name" | cut -d' ' -f1)" == "$source_sha" ]]; then
         verified=yes
     fi
     measured="$(grep -E '^[0-9.]+\s' "$work/time-$client" 2> /dev/null | tail -n 1 || true)"
     [[ -n "$measured" ]] || measured="$(printf '0\t0\t0\t0\t0\t0')"
-    printf '%s\t%s\t%s\t%s\n' "$client" "$status" "$measured" "$verified" >> "$runs"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$client" "$status" "$measured" "$host_busy" "$verified" >> "$runs"
     log "$client: exit $status, verified $verified ($(cut -f1 <<< "$measured") s wall)"
     if [[ $status -ne 0 || $verified != yes ]]; then
         tail -n 15 "$work/logs/download-$client.log" >&2
