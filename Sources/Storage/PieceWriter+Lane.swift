@@ -50,6 +50,7 @@ final class PieceWriterLane: @unchecked Sendable {
     private var runs: [Int: Run] = [:]
     private var heldBytes = 0
     static let runLimit = 256 * 1024
+    static let reportEvery = 128 * 1024
     /// Bytes that may wait in runs, over all lanes of a writer.
     static let heldLimitInAll = 1 << 20
     private let heldLimit: Int
@@ -116,6 +117,13 @@ final class PieceWriterLane: @unchecked Sendable {
                         do { try flushAllRuns() } catch { fail(-1, error, &report) }
                     }
                     barriers.append(promise)
+                }
+                // Report relief as it happens, not once per batch: a session waiting for the disk
+                // resumes reading as soon as the backlog is low again.
+                if report.bytesDone >= Self.reportEvery {
+                    let interim = report
+                    report = Report()
+                    eventLoop.execute { [deliver] in deliver(interim) }
                 }
             }
             // Drop the blocks (and the receive buffers behind them) before the next batch.

@@ -53,7 +53,7 @@ final class TorrentSession: @unchecked Sendable {
     var diskPausedSince: NIODeadline?
     var diskPausedTotal = TimeAmount.zero
     static let diskBacklogHigh = 1 << 20
-    static let diskBacklogLow = 256 << 10
+    static let diskBacklogLow = 512 << 10
     /// Bytes of the pieces the picker fetches (not `.skip`); set when the pieces are installed.
     var wantedBytes: Int64 = 0
     var hashFailures = 0
