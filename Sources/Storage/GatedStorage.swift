@@ -3,7 +3,9 @@ import NIOCore
 
 /// Wraps another storage and holds every write until the gate is opened: a disk that has stalled (a
 /// sleeping USB drive, a full NFS queue). Engine tests use it to check that a session stops reading from
-/// its peers instead of piling downloaded blocks up in memory. Reads are not held.
+/// its peers instead of piling downloaded blocks up in memory. Reads are not held. A held write blocks
+/// its caller's thread, so put it only under callers on disk threads (`PieceWriter`, the engine's path),
+/// never under `writeBlock` calls made from an event loop.
 public final class GatedStorage: PieceStorage {
     public let base: any PieceStorage
     /// true while writes may proceed.

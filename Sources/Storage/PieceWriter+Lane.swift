@@ -145,13 +145,12 @@ final class PieceWriterLane: @unchecked Sendable {
     }
 
     private func fail(_ piece: Int, _ error: any Error, _ report: inout Report) {
-        if let failure = error as? RunWriteError {
-            broken = true
-            report.error = (failure.piece, "\(failure.error)")
-            return
-        }
         broken = true
-        report.error = (piece, "\(error)")
+        if let failure = error as? RunWriteError {
+            report.error = (failure.piece, "\(failure.error)")
+        } else {
+            report.error = (piece, "\(error)")
+        }
     }
 
     private func write(piece: Int, begin: Int, data: ByteBuffer) throws {

@@ -39,14 +39,12 @@ public final class PieceWriter: Sendable {
         public var error: (piece: Int, message: String)?
     }
 
-    public let info: TorrentInfo
     private let lanes: [PieceWriterLane]
     private let eventLoop: any EventLoop
 
     /// - Parameter lanes: how many pieces may be in the hands of the disk threads at once (at least 1).
     public init(storage: any PieceStorage, info: TorrentInfo, threadPool: NIOThreadPool, eventLoop: any EventLoop,
                 lanes: Int = 2, deliver: @escaping @Sendable (Report) -> Void) {
-        self.info = info
         self.eventLoop = eventLoop
         self.lanes = (0..<max(1, lanes)).map { _ in
             PieceWriterLane(storage: storage, info: info, threadPool: threadPool, eventLoop: eventLoop,

@@ -73,26 +73,29 @@ extension TorrentSession {
         }
         writer.enqueueWrite(piece: piece, begin: begin, data: block)
         diskBacklog += block.readableBytes
-        if diskBacklog > Self.diskBacklogHigh && !readingPaused {
-            readingPaused = true
+        if diskBacklog > Self.diskBacklogHigh && !readingPaused { setReadingPaused(true) }
+        if outcome.pieceComplete { writer.enqueueFinish(piece: piece) }
+        fillRequests(peer)
+    }
+
+    /// Stops or restarts reading from every peer for the disk's sake, and keeps the pause statistics.
+    private func setReadingPaused(_ paused: Bool) {
+        readingPaused = paused
+        if paused {
             diskPauses += 1
             diskPausedSince = .now()
             logger.debug("disk backlog \(diskBacklog) bytes: pausing reads from peers")
-            for peer in peers.values { peer.setReading(false) }
+        } else if let since = diskPausedSince {
+            diskPausedTotal = diskPausedTotal + (.now() - since)
+            diskPausedSince = nil
         }
-        if outcome.pieceComplete { writer.enqueueFinish(piece: piece) }
-        fillRequests(peer)
+        for peer in peers.values { peer.setReading(!paused) }
     }
 
     /// What the disk thread got done: backlog relief, piece verdicts, or a storage error.
     func diskReport(_ report: PieceWriter.Report) {
         diskBacklog -= report.bytesDone
-        if readingPaused && diskBacklog < Self.diskBacklogLow {
-            readingPaused = false
-            if let since = diskPausedSince { diskPausedTotal = diskPausedTotal + (.now() - since) }
-            diskPausedSince = nil
-            for peer in peers.values { peer.setReading(true) }
-        }
+        if readingPaused && diskBacklog < Self.diskBacklogLow { setReadingPaused(false) }
         if let (piece, message) = report.error {
             if !isStopping { fail("storage error on piece \(piece): \(message)") }
             return
