@@ -2,6 +2,7 @@
 import PackageDescription
 
 // Module map (each folder under Sources/ is one module; see README "Architecture"):
+//   SafeText      escaping of untrusted text shown to people     (no dependencies)
 //   Bencode       strict bencode codec                          (no dependencies)
 //   TorrentModel  info hash, metainfo, magnet links, bitfields   (Bencode, Crypto)
 //   Sockets       THE socket seam: every socket is opened here   (NIO)
@@ -51,6 +52,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
+        .target(name: "SafeText", swiftSettings: strict),
         .target(name: "Bencode", swiftSettings: strict),
         .target(
             name: "TorrentModel",
@@ -123,13 +125,14 @@ let package = Package(
         .executableTarget(
             name: "BurrowCLI",
             dependencies: [
-                "Engine", "TorrentModel", "Sockets", "Diagnostics", "Firewall",
+                "Engine", "TorrentModel", "Sockets", "Diagnostics", "Firewall", "SafeText",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict,
             linkerSettings: releaseLink),
+        .testTarget(name: "SafeTextTests", dependencies: ["SafeText"], swiftSettings: strict),
         .testTarget(name: "BencodeTests", dependencies: ["Bencode"], swiftSettings: strict),
         .testTarget(name: "TorrentModelTests", dependencies: ["TorrentModel", "Bencode"], swiftSettings: strict),
         .testTarget(
@@ -181,6 +184,14 @@ let package = Package(
             name: "FirewallTests",
             dependencies: ["Firewall", "BurrowCLI", "Sockets", .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["BurrowCLI", "SafeText", "TorrentModel", "Bencode", "Engine",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: strict),
     ]
 )

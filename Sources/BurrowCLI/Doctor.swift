@@ -6,6 +6,7 @@ import Darwin
 import ArgumentParser
 import Diagnostics
 import Firewall
+import SafeText
 import Sockets
 
 /// `burrow doctor`: checks that this machine keeps Burrow's traffic in the tunnel, and says what to fix.
@@ -59,7 +60,8 @@ struct Doctor: AsyncParsableCommand {
             throw CLIError("burrow doctor: cannot read the interface table: \(error)")
         }
         let report = CheckSuite.run(on: snapshot, configuration: configuration)
-        print(json ? try report.json() : report.humanReadable())
+        // The report quotes what the running client recorded (a leak alarm names the tracker that saw us).
+        print(json ? try report.json() : ControlCharacters.escapeLines(report.humanReadable()))
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

@@ -65,15 +65,11 @@ struct Download: AsyncParsableCommand {
     func run() async throws {
         let isTerminal = isatty(STDOUT_FILENO) == 1
         let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap { label in EscapingLogHandler.standardError(label: label, level: level) }
         let logger = Logger(label: "burrow")
 
         let loaded: TorrentSource
-        do { loaded = try TorrentSourceLoader.load(source) } catch {
+        do { loaded = try TorrentSourceLoader.load(source) { logger.warning("\($0)") } } catch {
             throw ValidationError("\(error)")
         }
         let settings: NetworkSettings

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import SafeText
 
 /// A live progress bar on a terminal; one plain line per second otherwise (logs, CI, pipes).
 final class ProgressReporter: Sendable {
@@ -17,14 +18,17 @@ final class ProgressReporter: Sendable {
         write(isTerminal ? "\r\u{1B}[2K" + line : line + "\n")
     }
 
+    /// `message` is one line; it may quote untrusted text (a failure naming a tracker), so it is escaped.
     func finish(_ message: String) {
-        write((isTerminal ? "\n" : "") + message + "\n")
+        write((isTerminal ? "\n" : "") + message.escapingControlCharacters + "\n")
     }
 
     private func write(_ text: String) {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
 
+    /// One line, with every control character escaped: it quotes the torrent's name, tracker messages and
+    /// failures, and only `show` may add the control sequences that redraw the line.
     func render(_ s: TorrentStatus) -> String {
         let percent = String(format1: s.fractionDone * 100) + "%"
         var parts: [String] = []
@@ -51,6 +55,6 @@ final class ProgressReporter: Sendable {
         if s.hashFailures > 0 { parts.append("hash failures \(s.hashFailures)") }
         if let message = s.trackerMessage { parts.append("tracker: \(message)") }
         if unbound { parts.append("UNBOUND: not protected by a tunnel") }
-        return "\(s.name)  " + parts.joined(separator: "  ")
+        return ("\(s.name)  " + parts.joined(separator: "  ")).escapingControlCharacters
     }
 }

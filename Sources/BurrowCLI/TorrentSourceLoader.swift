@@ -4,15 +4,18 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SafeText
 import TorrentModel
 
 /// Turns the SOURCE argument (a .torrent path or a magnet URI) into a TorrentSource, with errors that
-/// say what was wrong.
+/// say what was wrong. What was left out of an otherwise usable source goes to `warn`.
 enum TorrentSourceLoader {
-    static func load(_ argument: String) throws -> TorrentSource {
+    static func load(_ argument: String, warn: (String) -> Void) throws -> TorrentSource {
         if argument.lowercased().hasPrefix("magnet:") {
             do {
-                return .magnet(try MagnetLink.parse(argument))
+                let (link, warnings) = try MagnetLink.parseReportingWarnings(argument)
+                for warning in warnings { warn("\(warning)") }
+                return .magnet(link)
             } catch {
                 throw CLIError("invalid magnet link: \(error)")
             }
@@ -28,7 +31,9 @@ enum TorrentSourceLoader {
     }
 }
 
+/// A failure shown to the user as is. Its text often quotes a torrent, a magnet or a peer, so it is kept
+/// escaped (`ControlCharacters`): printing it can never drive the terminal.
 struct CLIError: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    init(_ description: String) { self.description = description.escapingControlCharacters }
 }

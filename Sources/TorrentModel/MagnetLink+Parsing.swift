@@ -24,11 +24,33 @@ public enum MagnetLinkError: Error, Equatable, Sendable, CustomStringConvertible
     }
 }
 
+/// Something in a magnet URI that was left out rather than refusing the whole link; shown to the user.
+/// The description quotes the link's text as it was: escape it (SafeText) before printing.
+public enum MagnetLinkWarning: Equatable, Sendable, CustomStringConvertible {
+    /// An `x.pe` value that is not `ip:port` or `[ipv6]:port` with a port above 0 (host names included:
+    /// peers are dialled by address only, and names would need a lookup outside the tunnel's resolver).
+    case invalidPeer(String)
+
+    public var description: String {
+        switch self {
+        case .invalidPeer(let text):
+            return "ignoring magnet peer x.pe=\"\(text)\": expected ip:port or [ipv6]:port"
+        }
+    }
+}
+
 extension MagnetLink {
-    /// Parses `magnet:?xt=urn:btih:<hash>&dn=<name>&tr=<tracker>&x.pe=<host:port>` (BEP 9).
-    /// Numbered variants (`tr.1`, `xt.2`) are accepted; unknown parameters are ignored. Trackers and
-    /// peers keep their order with repeats and empty values dropped.
+    /// Parses `magnet:?xt=urn:btih:<hash>&dn=<name>&tr=<tracker>&x.pe=<ip:port>` (BEP 9), dropping
+    /// what `parseReportingWarnings` would warn about.
     public static func parse(_ uri: String) throws -> MagnetLink {
+        try parseReportingWarnings(uri).link
+    }
+
+    /// Parses `magnet:?xt=urn:btih:<hash>&dn=<name>&tr=<tracker>&x.pe=<ip:port>` (BEP 9).
+    /// Numbered variants (`tr.1`, `xt.2`) are accepted; unknown parameters are ignored. Trackers and
+    /// peers keep their order with repeats and empty values dropped; unusable peers are dropped with
+    /// a warning each.
+    public static func parseReportingWarnings(_ uri: String) throws -> (link: MagnetLink, warnings: [MagnetLinkWarning]) {
         let text = uri.trimmingWhitespace()
         let scheme = "magnet:?"
         guard text.utf8.count >= scheme.utf8.count,
@@ -40,6 +62,7 @@ extension MagnetLink {
         var displayName: String?
         var trackers = [String]()
         var peers = [String]()
+        var warnings = [MagnetLinkWarning]()
         for pair in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
             let rawKey = String(decoding: parts[0], as: UTF8.self)
@@ -59,13 +82,18 @@ extension MagnetLink {
                 if !tracker.isEmpty && !trackers.contains(tracker) { trackers.append(tracker) }
             case "x.pe":
                 let peer = try percentDecoded(rawValue, parameter: rawKey, plusIsSpace: false).trimmingWhitespace()
-                if !peer.isEmpty && !peers.contains(peer) { peers.append(peer) }
+                guard !peer.isEmpty && !peers.contains(peer) else { continue }
+                guard let address = PeerAddress(parsing: peer), address.port != 0 else {
+                    if !warnings.contains(.invalidPeer(peer)) { warnings.append(.invalidPeer(peer)) }
+                    continue
+                }
+                peers.append(peer)
             default:
                 continue
             }
         }
         guard let infoHash else { throw MagnetLinkError.missingInfoHash }
-        return MagnetLink(infoHash: infoHash, displayName: displayName, trackers: trackers, peers: peers)
+        return (MagnetLink(infoHash: infoHash, displayName: displayName, trackers: trackers, peers: peers), warnings)
     }
 
     /// The link rendered back as a URI (hex info hash; `parse(uri)` returns an equal link).

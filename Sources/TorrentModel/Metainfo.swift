@@ -25,7 +25,7 @@ public struct MagnetLink: Sendable, Equatable {
     public let displayName: String?
     /// `tr` parameters, each its own tier, in order.
     public let trackers: [String]
-    /// `x.pe` parameters: peer addresses to contact directly ("host:port").
+    /// `x.pe` parameters: peer addresses to contact directly ("ip:port" or "[ipv6]:port").
     public let peers: [String]
 
     public init(infoHash: InfoHash, displayName: String?, trackers: [String], peers: [String]) {

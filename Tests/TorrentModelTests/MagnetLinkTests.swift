@@ -72,3 +72,24 @@ import TorrentModel
             == "magnet info hash \"xyz\" is neither 40 hex nor 32 base32 characters")
     }
 }
+
+@Suite struct MagnetLinkWarningTests {
+    static let hash = String(repeating: "0f", count: 20)
+
+    @Test func unusablePeersAreDroppedWithAWarningEach() throws {
+        let (link, warnings) = try MagnetLink.parseReportingWarnings(
+            "magnet:?xt=urn:btih:\(Self.hash)&x.pe=10.0.0.1:6881&x.pe=peer.example:6881&x.pe=10.0.0.2"
+            + "&x.pe=[::1]:51413&x.pe=10.0.0.3:0&x.pe=10.0.0.4:70000&x.pe=peer.example:6881&x.pe=%20")
+        #expect(link.peers == ["10.0.0.1:6881", "[::1]:51413"])
+        #expect(warnings == [.invalidPeer("peer.example:6881"), .invalidPeer("10.0.0.2"),
+                             .invalidPeer("10.0.0.3:0"), .invalidPeer("10.0.0.4:70000")])
+        #expect(warnings[0].description == "ignoring magnet peer x.pe=\"peer.example:6881\": expected ip:port or [ipv6]:port")
+        // Plain `parse` drops the same peers.
+        #expect(try MagnetLink.parse("magnet:?xt=urn:btih:\(Self.hash)&x.pe=peer.example:6881").peers.isEmpty)
+    }
+
+    @Test func aCleanLinkHasNoWarnings() throws {
+        let (_, warnings) = try MagnetLink.parseReportingWarnings("magnet:?xt=urn:btih:\(Self.hash)&x.pe=10.0.0.1:6881")
+        #expect(warnings.isEmpty)
+    }
+}
