@@ -14,8 +14,18 @@ public struct Bitfield: Equatable, Sendable {
 
     /// Wire form: rejects a wrong length or set spare bits past `count` (BEP 3 says drop the peer).
     public init?(count: Int, wireBytes: [UInt8]) {
-        guard wireBytes.count == (count + 7) / 8 else { return nil }
-        if count % 8 != 0, let last = wireBytes.last, last & (0xff >> UInt8(count % 8)) != 0 { return nil }
+        try? self.init(count: count, validatingWireBytes: wireBytes)
+    }
+
+    /// Wire form, saying what is wrong with a refused one.
+    public init(count: Int, validatingWireBytes wireBytes: [UInt8]) throws(BitfieldError) {
+        let expectedBytes = (count + 7) / 8
+        guard wireBytes.count == expectedBytes else {
+            throw .wrongLength(bytes: wireBytes.count, expectedBytes: expectedBytes, pieces: count)
+        }
+        if count % 8 != 0, let last = wireBytes.last, last & (0xff >> UInt8(count % 8)) != 0 {
+            throw .spareBitsSet(lastByte: last, pieces: count)
+        }
         self.count = count
         self.bytes = wireBytes
         self.cardinality = wireBytes.reduce(0) { $0 + $1.nonzeroBitCount }
@@ -53,5 +63,24 @@ public struct Bitfield: Equatable, Sendable {
     private mutating func clearSpareBits() {
         guard count % 8 != 0, !bytes.isEmpty else { return }
         bytes[bytes.count - 1] &= ~(0xff >> UInt8(count % 8))
+    }
+}
+
+/// Why a peer's bitfield was refused.
+public enum BitfieldError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// `pieces` pieces take `expectedBytes` bytes on the wire; the peer sent `bytes`.
+    case wrongLength(bytes: Int, expectedBytes: Int, pieces: Int)
+    /// The length is right, but bits past the last piece are set in the final byte.
+    case spareBitsSet(lastByte: UInt8, pieces: Int)
+
+    public var description: String {
+        switch self {
+        case .wrongLength(let bytes, let expectedBytes, let pieces):
+            return "bitfield of \(bytes) bytes for \(pieces) pieces, which take \(expectedBytes)"
+        case .spareBitsSet(let lastByte, let pieces):
+            let spare = 8 - pieces % 8
+            return "bitfield sets some of the \(spare) spare bits after piece \(pieces - 1) (last byte 0x"
+                + String(lastByte, radix: 16) + ")"
+        }
     }
 }

@@ -203,8 +203,9 @@ extension TorrentSession {
             peer.earlyBitfield = bytes
             return
         }
-        guard let field = Bitfield(count: info.pieceCount, wireBytes: bytes) else {
-            peerMisbehaved(peer, reason: "bitfield of \(bytes.count) bytes for \(info.pieceCount) pieces")
+        let field: Bitfield
+        do { field = try Bitfield(count: info.pieceCount, validatingWireBytes: bytes) } catch {
+            peerMisbehaved(peer, reason: "\(error)")
             return
         }
         if let old = peer.has, !old.isEmpty { picker.peerLost(bitfield: old, wasSeed: peer.countedAsSeed) }
