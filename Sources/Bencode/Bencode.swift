@@ -59,7 +59,7 @@ public enum Bencode {
         try withBuffer(bytes) { buffer in
             var parser = BencodeParser(buffer: buffer, options: options, recordsTopLevelRanges: true)
             if let first = parser.peek(), first != UInt8(ascii: "d") {
-                throw BencodeError.topLevelNotDictionary(offset: 0)
+                throw BencodeError(.topLevelNotDictionary(offset: 0))
             }
             let value = try parser.parseValue()
             try parser.requireEnd()

@@ -1,6 +1,8 @@
 /// Iterative, index-based bencode parser over a contiguous buffer. Containers under construction
 /// live on an explicit stack, so hostile nesting can never overflow the call stack.
 struct BencodeParser {
+    private typealias Reason = BencodeError.Reason
+
     private let buffer: UnsafeBufferPointer<UInt8>
     private let options: Bencode.DecodingOptions
     private let recordsTopLevelRanges: Bool
@@ -30,18 +32,41 @@ struct BencodeParser {
 
     func peek() -> UInt8? { position < buffer.count ? buffer[position] : nil }
 
-    func requireEnd() throws {
-        if position != buffer.count { throw BencodeError.trailingData(offset: position) }
+    func requireEnd() throws(BencodeError) {
+        if position != buffer.count { throw BencodeError(.trailingData(offset: position)) }
     }
 
-    /// Parses one complete value starting at `position`.
-    mutating func parseValue() throws -> BValue {
+    /// Parses one complete value starting at `position`; an error names the field it was found in.
+    mutating func parseValue() throws(BencodeError) -> BValue {
         var stack: [Frame] = []
+        do {
+            return try parseValue(stack: &stack)
+        } catch {
+            throw BencodeError(error, path: Self.path(to: stack))
+        }
+    }
+
+    /// Where the containers still open on `stack` lead: each dictionary's pending key, each list's next index.
+    private static func path(to stack: [Frame]) -> BencodePath {
+        var components = [BencodePath.Component]()
+        for frame in stack {
+            if frame.isDictionary {
+                // No pending key: the problem is in a key of this dictionary itself (the reason names it).
+                guard let key = frame.pendingKey else { break }
+                components.append(.key(key))
+            } else {
+                components.append(.index(frame.items.count))
+            }
+        }
+        return BencodePath(components)
+    }
+
+    private mutating func parseValue(stack: inout [Frame]) throws(Reason) -> BValue {
         while true {
             // Inside a container: either it closes here, or (in a dictionary) a key comes first.
             if let top = stack.last {
                 guard position < buffer.count else {
-                    throw BencodeError.unexpectedEndOfInput(
+                    throw Reason.unexpectedEndOfInput(
                         offset: position, expected: top.pendingKey == nil ? "'e' or another element" : "a value")
                 }
                 if buffer[position] == UInt8(ascii: "e") && top.pendingKey == nil {
@@ -59,7 +84,7 @@ struct BencodeParser {
 
             let start = position
             guard position < buffer.count else {
-                throw BencodeError.unexpectedEndOfInput(offset: position, expected: "a value")
+                throw Reason.unexpectedEndOfInput(offset: position, expected: "a value")
             }
             let value: BValue
             switch buffer[position] {
@@ -69,13 +94,13 @@ struct BencodeParser {
                 value = .bytes(try readByteString())
             case UInt8(ascii: "l"), UInt8(ascii: "d"):
                 guard stack.count < options.maxDepth else {
-                    throw BencodeError.nestingTooDeep(offset: position, limit: options.maxDepth)
+                    throw Reason.nestingTooDeep(offset: position, limit: options.maxDepth)
                 }
                 stack.append(Frame(isDictionary: buffer[position] == UInt8(ascii: "d"), start: position))
                 position += 1
                 continue
             default:
-                throw BencodeError.unexpectedByte(
+                throw Reason.unexpectedByte(
                     buffer[position], offset: position, expected: "'i', 'l', 'd' or a string length")
             }
             if let finished = deliver(value, startingAt: start, into: &stack) { return finished }
@@ -98,28 +123,28 @@ struct BencodeParser {
         return nil
     }
 
-    private mutating func readKey(into frame: inout Frame) throws {
+    private mutating func readKey(into frame: inout Frame) throws(Reason) {
         let keyOffset = position
         guard case UInt8(ascii: "0")...UInt8(ascii: "9") = buffer[position] else {
-            throw BencodeError.nonStringKey(offset: keyOffset)
+            throw Reason.nonStringKey(offset: keyOffset)
         }
         let key = BKey(try readByteString())
         if options.requiresSortedKeys {
             // Sorted input can only repeat a key right after itself.
             if let last = frame.lastKey {
-                if key == last { throw BencodeError.duplicateKey(key, offset: keyOffset) }
-                if key < last { throw BencodeError.unsortedKey(key, offset: keyOffset) }
+                if key == last { throw Reason.duplicateKey(key, offset: keyOffset) }
+                if key < last { throw Reason.unsortedKey(key, offset: keyOffset) }
             }
             frame.lastKey = key
         } else if frame.entries[key] != nil {
             // Every earlier key already has its value stored, so this finds a repeat anywhere.
-            throw BencodeError.duplicateKey(key, offset: keyOffset)
+            throw Reason.duplicateKey(key, offset: keyOffset)
         }
         frame.pendingKey = key
     }
 
     /// `i<digits>e` with an optional minus; one canonical spelling only.
-    private mutating func readInteger() throws -> Int64 {
+    private mutating func readInteger() throws(Reason) -> Int64 {
         let start = position
         position += 1  // 'i'
         var negative = false
@@ -135,55 +160,55 @@ struct BencodeParser {
             let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (next, overflow2) = negative ? shifted.subtractingReportingOverflow(digit)
                                              : shifted.addingReportingOverflow(digit)
-            if overflow1 || overflow2 { throw BencodeError.integerOverflow(offset: start) }
+            if overflow1 || overflow2 { throw Reason.integerOverflow(offset: start) }
             value = next
             position += 1
         }
         let digitCount = position - firstDigit
         guard position < buffer.count else {
-            throw BencodeError.unexpectedEndOfInput(offset: position, expected: digitCount == 0 ? "a digit" : "'e'")
+            throw Reason.unexpectedEndOfInput(offset: position, expected: digitCount == 0 ? "a digit" : "'e'")
         }
         if digitCount == 0 {
-            if buffer[position] == UInt8(ascii: "e") { throw BencodeError.emptyInteger(offset: start) }
-            throw BencodeError.unexpectedByte(buffer[position], offset: position, expected: "a digit")
+            if buffer[position] == UInt8(ascii: "e") { throw Reason.emptyInteger(offset: start) }
+            throw Reason.unexpectedByte(buffer[position], offset: position, expected: "a digit")
         }
         if buffer[firstDigit] == UInt8(ascii: "0") {
-            if digitCount > 1 { throw BencodeError.leadingZero(offset: start) }
-            if negative { throw BencodeError.negativeZero(offset: start) }
+            if digitCount > 1 { throw Reason.leadingZero(offset: start) }
+            if negative { throw Reason.negativeZero(offset: start) }
         }
         guard buffer[position] == UInt8(ascii: "e") else {
-            throw BencodeError.unexpectedByte(buffer[position], offset: position, expected: "a digit or 'e'")
+            throw Reason.unexpectedByte(buffer[position], offset: position, expected: "a digit or 'e'")
         }
         position += 1
         return value
     }
 
     /// `<length>:<bytes>`; the length is checked against the limit and the input before copying.
-    private mutating func readByteString() throws -> [UInt8] {
+    private mutating func readByteString() throws(Reason) -> [UInt8] {
         let start = position
         var length = 0
         while position < buffer.count, case UInt8(ascii: "0")...UInt8(ascii: "9") = buffer[position] {
             let digit = Int(buffer[position] &- UInt8(ascii: "0"))
             let (shifted, overflow1) = length.multipliedReportingOverflow(by: 10)
             let (next, overflow2) = shifted.addingReportingOverflow(digit)
-            if overflow1 || overflow2 { throw BencodeError.integerOverflow(offset: start) }
+            if overflow1 || overflow2 { throw Reason.integerOverflow(offset: start) }
             length = next
             position += 1
         }
         guard position < buffer.count else {
-            throw BencodeError.unexpectedEndOfInput(offset: position, expected: "':' after a string length")
+            throw Reason.unexpectedEndOfInput(offset: position, expected: "':' after a string length")
         }
         guard buffer[position] == UInt8(ascii: ":") else {
-            throw BencodeError.unexpectedByte(buffer[position], offset: position, expected: "a digit or ':'")
+            throw Reason.unexpectedByte(buffer[position], offset: position, expected: "a digit or ':'")
         }
-        if buffer[start] == UInt8(ascii: "0") && position - start > 1 { throw BencodeError.leadingZero(offset: start) }
+        if buffer[start] == UInt8(ascii: "0") && position - start > 1 { throw Reason.leadingZero(offset: start) }
         if length > options.maxStringLength {
-            throw BencodeError.stringLengthExceedsLimit(offset: start, limit: options.maxStringLength)
+            throw Reason.stringLengthExceedsLimit(offset: start, limit: options.maxStringLength)
         }
         position += 1  // ':'
         let remaining = buffer.count - position
         guard length <= remaining else {
-            throw BencodeError.stringLengthExceedsInput(length: length, offset: start, remaining: remaining)
+            throw Reason.stringLengthExceedsInput(length: length, offset: start, remaining: remaining)
         }
         let bytes = Array(UnsafeBufferPointer(rebasing: buffer[position..<(position + length)]))
         position += length

@@ -3,24 +3,25 @@ import Bencode
 /// Why a .torrent file or info dictionary was refused. Every case names the offending field with
 /// its full path, e.g. `info.files[3].path`, so the message points straight at the problem.
 public enum MetainfoError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The bytes are not valid bencode at all.
+    /// The bytes are not valid bencode; the error's path names the field it was found in.
     case malformedBencode(BencodeError)
     case missingField(String)
     case wrongType(field: String, expected: String, found: String)
     /// The field is present and well typed but its value is unacceptable.
     case invalidValue(field: String, reason: String)
 
-    /// The field path the error is about; nil for malformed bencode.
+    /// The field path the error is about; nil for malformed bencode outside any field.
     public var field: String? {
         switch self {
-        case .malformedBencode: return nil
+        case .malformedBencode(let error): return error.path.isEmpty ? nil : error.path.description
         case .missingField(let field), .wrongType(let field, _, _), .invalidValue(let field, _): return field
         }
     }
 
     public var description: String {
         switch self {
-        case .malformedBencode(let error): return "malformed bencode: \(error)"
+        case .malformedBencode(let error):
+            return error.path.isEmpty ? "malformed bencode: \(error.reason)" : "\(error.path): malformed bencode: \(error.reason)"
         case .missingField(let field): return "\(field): required field is missing"
         case .wrongType(let field, let expected, let found): return "\(field): expected \(expected), found \(found)"
         case .invalidValue(let field, let reason): return "\(field): \(reason)"
@@ -92,8 +93,9 @@ struct MetainfoFields {
 }
 
 extension MetainfoError {
-    /// Wraps a decoder failure; other errors pass through unchanged.
-    static func wrappingBencode<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as BencodeError { throw MetainfoError.malformedBencode(error) }
+    /// Wraps a decoder failure of input that sits at `path` of a .torrent (so its fields are named in
+    /// full); other errors pass through unchanged.
+    static func wrappingBencode<T>(at path: BencodePath = BencodePath(), _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as BencodeError { throw MetainfoError.malformedBencode(error.nested(under: path)) }
     }
 }

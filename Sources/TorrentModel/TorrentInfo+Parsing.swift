@@ -15,7 +15,9 @@ extension TorrentInfo {
     /// Key order is not enforced (the hash covers the raw bytes, so non-canonical input is
     /// harmless), but duplicate keys, bad numbers and trailing bytes are refused.
     public static func parse(infoBytes: [UInt8]) throws -> TorrentInfo {
-        let value = try MetainfoError.wrappingBencode { try Bencode.decode(infoBytes, options: .lenient) }
+        let value = try MetainfoError.wrappingBencode(at: BencodePath([.key("info")])) {
+            try Bencode.decode(infoBytes, options: .lenient)
+        }
         return try parse(infoValue: value, rawBytes: infoBytes)
     }
 

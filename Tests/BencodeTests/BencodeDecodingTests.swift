@@ -35,7 +35,7 @@ private func decode(_ text: String, options: Bencode.DecodingOptions = .strict) 
     }
 
     @Test(arguments: [
-        ("i03e", BencodeError.leadingZero(offset: 0)),
+        ("i03e", BencodeError.Reason.leadingZero(offset: 0)),
         ("i-03e", .leadingZero(offset: 0)),
         ("i00e", .leadingZero(offset: 0)),
         ("i-0e", .negativeZero(offset: 0)),
@@ -64,15 +64,15 @@ private func decode(_ text: String, options: Bencode.DecodingOptions = .strict) 
         ("4:spamx", .trailingData(offset: 6)),
         ("e", .unexpectedByte(UInt8(ascii: "e"), offset: 0, expected: "'i', 'l', 'd' or a string length")),
     ])
-    func rejectsMalformedInput(text: String, expected: BencodeError) throws {
+    func rejectsMalformedInput(text: String, expected: BencodeError.Reason) throws {
         let error = try #require(throws: BencodeError.self) { try decode(text) }
-        #expect(error == expected)
+        #expect(error.reason == expected)
         #expect(error.offset == expected.offset)
     }
 
     @Test func errorDescriptionsNameTheProblemAndOffset() throws {
         let error = try #require(throws: BencodeError.self) { try decode("d1:ai03ee") }
-        #expect(error.description == "leading zero in number at offset 4")
+        #expect(error.description == "a: leading zero in number at offset 4")
         let duplicate = try #require(throws: BencodeError.self) { try decode("d3:fooi1e3:fooi2ee") }
         #expect(duplicate.description == "duplicate dictionary key \"foo\" at offset 9")
         let binaryKey = try #require(throws: BencodeError.self) { try Bencode.decode(Array("d1:\u{1}i1e1:\u{1}i2ee".utf8)) }
@@ -84,7 +84,7 @@ private func decode(_ text: String, options: Bencode.DecodingOptions = .strict) 
         #expect(value == ["a": 2, "b": 1])
         // The repeat is not adjacent to its twin, so only a full lookup finds it.
         let error = try #require(throws: BencodeError.self) { try decode("d1:bi1e1:ai2e1:bi3ee", options: .lenient) }
-        #expect(error == .duplicateKey("b", offset: 13))
+        #expect(error.reason == .duplicateKey("b", offset: 13))
     }
 
     @Test func sortingIsBytewiseNotByLength() throws {
@@ -99,10 +99,10 @@ private func decode(_ text: String, options: Bencode.DecodingOptions = .strict) 
         let options = Bencode.DecodingOptions(maxStringLength: 4)
         #expect(try decode("4:spam", options: options) == "spam")
         let error = try #require(throws: BencodeError.self) { try decode("5:spams", options: options) }
-        #expect(error == .stringLengthExceedsLimit(offset: 0, limit: 4))
+        #expect(error.reason == .stringLengthExceedsLimit(offset: 0, limit: 4))
         // A huge claimed length fails on the limit / the input, never by allocating.
         let huge = try #require(throws: BencodeError.self) { try decode("9999999999999:x") }
-        #expect(huge == .stringLengthExceedsLimit(offset: 0, limit: Bencode.DecodingOptions.strict.maxStringLength))
+        #expect(huge.reason == .stringLengthExceedsLimit(offset: 0, limit: Bencode.DecodingOptions.strict.maxStringLength))
     }
 
     @Test func nestingUpToTheLimitIsAccepted() throws {
@@ -116,10 +116,10 @@ private func decode(_ text: String, options: Bencode.DecodingOptions = .strict) 
     @Test func nestingBombFailsFastWithoutStackOverflow() throws {
         let bomb = [UInt8](repeating: UInt8(ascii: "l"), count: 1_000_000)
         let error = try #require(throws: BencodeError.self) { try Bencode.decode(bomb) }
-        #expect(error == .nestingTooDeep(offset: 64, limit: 64))
+        #expect(error.reason == .nestingTooDeep(offset: 64, limit: 64))
         // Dictionaries count too.
         let dictBomb = Array(String(repeating: "d1:a", count: 100).utf8)
-        #expect(try #require(throws: BencodeError.self) { try Bencode.decode(dictBomb) } == .nestingTooDeep(offset: 64 * 4, limit: 64))
+        #expect(try #require(throws: BencodeError.self) { try Bencode.decode(dictBomb) }.reason == .nestingTooDeep(offset: 64 * 4, limit: 64))
         // A raised limit works too: the parser itself is iterative.
         let deep = [UInt8](repeating: UInt8(ascii: "l"), count: 1_000) + [UInt8](repeating: UInt8(ascii: "e"), count: 1_000)
         let value = try Bencode.decode(deep, options: .init(maxDepth: 1_000))
@@ -134,7 +134,7 @@ private func decode(_ text: String, options: Bencode.DecodingOptions = .strict) 
         #expect(consumed == message.count - 3)
         #expect(Array(message[consumed...]) == [0xde, 0xad, 0xbe])
         // The strict full decode refuses the same bytes.
-        #expect(try #require(throws: BencodeError.self) { try Bencode.decode(message) } == .trailingData(offset: consumed))
+        #expect(try #require(throws: BencodeError.self) { try Bencode.decode(message) }.reason == .trailingData(offset: consumed))
     }
 
     @Test func decodesSlicesWithOffsetsRelativeToTheSlice() throws {
@@ -144,7 +144,7 @@ private func decode(_ text: String, options: Bencode.DecodingOptions = .strict) 
         #expect(consumed == 3)
         #expect(try Bencode.decode(buffer[5...]) == "spam")
         let error = try #require(throws: BencodeError.self) { try Bencode.decode(buffer[2...]) }
-        #expect(error == .trailingData(offset: 3))
+        #expect(error.reason == .trailingData(offset: 3))
     }
 
     @Test func recordsRawRangesOfTopLevelValues() throws {
@@ -161,9 +161,35 @@ private func decode(_ text: String, options: Bencode.DecodingOptions = .strict) 
     }
 
     @Test func rawRangesRequireADictionary() throws {
-        #expect(try #require(throws: BencodeError.self) { try Bencode.rawValueRanges(ofTopLevelDictionary: Array("li1ee".utf8)) }
+        #expect(try #require(throws: BencodeError.self) { try Bencode.rawValueRanges(ofTopLevelDictionary: Array("li1ee".utf8)) }.reason
             == .topLevelNotDictionary(offset: 0))
-        #expect(try #require(throws: BencodeError.self) { try Bencode.rawValueRanges(ofTopLevelDictionary: Array("de1:x".utf8)) }
+        #expect(try #require(throws: BencodeError.self) { try Bencode.rawValueRanges(ofTopLevelDictionary: Array("de1:x".utf8)) }.reason
             == .trailingData(offset: 2))
+    }
+}
+
+@Suite struct BencodeErrorPathTests {
+    @Test(arguments: [
+        ("d4:infod5:filesld6:lengthi1eed6:lengthi03eeeee", "info.files[1].length", "leading zero in number at offset 38"),
+        ("li1eli2ei3e", "[1][2]", "input ends at offset 11 where 'e' or another element was expected"),
+        ("d1:ad1:bi1e1:bi2eee", "a", "duplicate dictionary key \"b\" at offset 11"),
+        ("d1:al5:abce", "a[0]", "byte string at offset 5 claims 5 bytes but only 4 remain"),
+        ("d3:\u{1}\u{2}xi-0ee", "0x010278", "negative zero in integer at offset 6"),
+        ("d4:a.b[li-ee", "a.b[[0]", "integer without digits at offset 8"),
+        ("i03e", "", "leading zero in number at offset 0"),
+        ("d4:infod12:piece lengthi-0eee", "info.piece length", "negative zero in integer at offset 23"),
+    ])
+    func errorsNameTheEnclosingField(text: String, path: String, reason: String) throws {
+        let error = try #require(throws: BencodeError.self) { try Bencode.decode(Array(text.utf8), options: .lenient) }
+        #expect(error.path.description == path)
+        #expect(error.reason.description == reason)
+        #expect(error.description == (path.isEmpty ? reason : "\(path): \(reason)"))
+    }
+
+    @Test func nestingUnderAnOuterPathPrefixesIt() throws {
+        let error = try #require(throws: BencodeError.self) { try Bencode.decode(Array("d1:xi03ee".utf8)) }
+        let nested = error.nested(under: BencodePath([.key("info"), .index(2)]))
+        #expect(nested.description == "info[2].x: leading zero in number at offset 4")
+        #expect(nested.reason == error.reason)
     }
 }

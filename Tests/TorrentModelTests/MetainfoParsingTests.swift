@@ -138,9 +138,35 @@ import Testing
             return
         }
         #expect(inner.offset == 8)
-        #expect(error?.description.hasPrefix("malformed bencode: ") == true)
+        #expect(error?.description == "info: malformed bencode: input ends at offset 8 where 'e' or another element was expected")
         let duplicate = Fixtures.metainfoError(Array("d4:infode4:infodee".utf8))
-        #expect(duplicate == .malformedBencode(.duplicateKey("info", offset: 9)))
-        #expect(Fixtures.metainfoError(Array("le".utf8)) == .malformedBencode(.topLevelNotDictionary(offset: 0)))
+        #expect(duplicate == .malformedBencode(BencodeError(.duplicateKey("info", offset: 9))))
+        #expect(duplicate?.description == "malformed bencode: duplicate dictionary key \"info\" at offset 9")
+        #expect(Fixtures.metainfoError(Array("le".utf8)) == .malformedBencode(BencodeError(.topLevelNotDictionary(offset: 0))))
+    }
+
+    @Test func malformedBencodeNamesTheEnclosingField() throws {
+        let good = Fixtures.torrent(info: [
+            "files": [["length": 1, "path": ["a"]], ["length": 2, "path": ["b"]], ["length": 3, "path": ["c"]],
+                      ["length": 4, "path": ["d"]]],
+            "name": "multi", "piece length": 16384, "pieces": .bytes([UInt8](repeating: 0, count: 20)),
+        ])
+        // Spell the fourth file's length with a leading zero.
+        let text = String(decoding: good, as: UTF8.self)
+        let spot = try #require(text.range(of: "6:lengthi4e"))
+        let bad = Array(text.replacingCharacters(in: spot, with: "6:lengthi04e").utf8)
+        let offset = text.utf8.distance(from: text.utf8.startIndex, to: spot.lowerBound) + "6:length".utf8.count
+        let error = try #require(Fixtures.metainfoError(bad))
+        #expect(error.field == "info.files[3].length")
+        #expect(error.description == "info.files[3].length: malformed bencode: leading zero in number at offset \(offset)")
+
+        // The same info dictionary fetched from peers (magnet) names the field the same way.
+        let info = try #require(Bencode.rawValueRanges(ofTopLevelDictionary: good)["info"])
+        var infoBytes = Array(good[info])
+        let infoText = String(decoding: infoBytes, as: UTF8.self)
+        let infoSpot = try #require(infoText.range(of: "6:lengthi4e"))
+        infoBytes = Array(infoText.replacingCharacters(in: infoSpot, with: "6:lengthi04e").utf8)
+        let fetched = try #require(throws: MetainfoError.self) { try TorrentInfo.parse(infoBytes: infoBytes) }
+        #expect(fetched.field == "info.files[3].length")
     }
 }

@@ -167,7 +167,7 @@ let refusedTorrents: [RefusedTorrent] = [
         let error = try #require(throws: MetainfoError.self) { try TorrentInfo.parse(infoBytes: info) }
         #expect(error.description == "info.files[1].path: component \"..\" is not allowed")
         let trailing = try #require(throws: MetainfoError.self) { try TorrentInfo.parse(infoBytes: info + [0x00]) }
-        #expect(trailing == .malformedBencode(.trailingData(offset: info.count)))
+        #expect(trailing == .malformedBencode(BencodeError(.trailingData(offset: info.count), path: BencodePath([.key("info")]))))
     }
 
     @Test func pieceLengthBoundsAreAccepted() throws {
