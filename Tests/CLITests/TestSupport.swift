@@ -11,7 +11,11 @@ enum BurrowBinary {
     static func path() throws -> String {
         if let explicit = ProcessInfo.processInfo.environment["BURROW_BIN"] { return explicit }
         // SwiftPM puts the test bundle next to the products: .build/<triple>/debug/.
+        #if os(Linux)
         let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        #else
+        let testBinary = Bundle.main.bundleURL
+        #endif
         var directory = testBinary.deletingLastPathComponent()
         while directory.path != "/" {
             let candidate = directory.appendingPathComponent("burrow").path
@@ -36,25 +40,36 @@ final class BurrowProcess: Sendable {
     private let process: Process
     private let output = Output()
 
-    init(_ arguments: [String]) throws {
+    /// With `stdoutIsTerminal`, standard output is a pseudo-terminal in raw mode (no newline translation),
+    /// so Burrow draws its live progress line as it would for a person.
+    init(_ arguments: [String], stdoutIsTerminal: Bool = false) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try BurrowBinary.path())
         process.arguments = arguments
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
+        let stderr = Pipe()
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         self.process = process
         let output = self.output
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            output.bytes.withLock { $0.stdout += data }
-        }
         stderr.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             output.bytes.withLock { $0.stderr += data }
         }
-        try process.run()
+        if stdoutIsTerminal {
+            let terminal = try PseudoTerminal()
+            process.standardOutput = FileHandle(fileDescriptor: terminal.secondary, closeOnDealloc: false)
+            try process.run()
+            close(terminal.secondary)
+            terminal.readUntilClosed { bytes in output.bytes.withLock { $0.stdout += bytes } }
+        } else {
+            let stdout = Pipe()
+            process.standardOutput = stdout
+            stdout.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                output.bytes.withLock { $0.stdout += data }
+            }
+            try process.run()
+        }
     }
 
     var stdout: [UInt8] { output.bytes.withLock { $0.stdout } }
@@ -169,4 +184,51 @@ struct ScratchDirectory {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A pseudo-terminal pair: the child writes to `secondary`, the test reads from the primary side.
+struct PseudoTerminal {
+    let primary: Int32
+    let secondary: Int32
+
+    struct Failure: Error { let call: String }
+
+    init() throws {
+        #if canImport(Darwin)
+        primary = posix_openpt(O_RDWR | O_NOCTTY)
+        guard primary >= 0, grantpt(primary) == 0, unlockpt(primary) == 0, let name = ptsname(primary) else {
+            throw Failure(call: "posix_openpt")
+        }
+        let path = String(cString: name)
+        #else
+        // Glibc's posix_openpt/ptsname are not visible to Swift; this is what they do on Linux.
+        primary = open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        var unlock: Int32 = 0, number: UInt32 = 0
+        let setLock: UInt = 0x4004_5431, getNumber: UInt = 0x8004_5430  // TIOCSPTLCK, TIOCGPTN
+        guard primary >= 0, ioctl(primary, setLock, &unlock) == 0, ioctl(primary, getNumber, &number) == 0 else {
+            throw Failure(call: "open /dev/ptmx")
+        }
+        let path = "/dev/pts/\(number)"
+        #endif
+        secondary = open(path, O_RDWR | O_NOCTTY)
+        guard secondary >= 0 else { throw Failure(call: "open \(path)") }
+        // Raw mode: what Burrow writes arrives byte for byte (no "\n" -> "\r\n").
+        var attributes = termios()
+        guard tcgetattr(secondary, &attributes) == 0 else { throw Failure(call: "tcgetattr") }
+        cfmakeraw(&attributes)
+        guard tcsetattr(secondary, TCSANOW, &attributes) == 0 else { throw Failure(call: "tcsetattr") }
+    }
+
+    /// Reads on a thread of its own until every writer has closed the secondary side, then closes the primary.
+    func readUntilClosed(_ deliver: @escaping @Sendable ([UInt8]) -> Void) {
+        let primary = self.primary
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(primary, $0.baseAddress, $0.count) }
+                if count > 0 { deliver(Array(buffer[..<count])) } else if count < 0 && errno == EINTR { continue } else { break }
+            }
+            close(primary)
+        }
+    }
 }

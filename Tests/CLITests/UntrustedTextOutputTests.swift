@@ -63,14 +63,14 @@ import TorrentModel
 
     /// Downloads the hostile torrent from a tracker answering `body` until the progress line quotes the
     /// tracker and the log has said `logged`; then interrupts Burrow and returns it.
-    func download(trackerBody: [UInt8], logged: String) async throws -> BurrowProcess {
+    func download(trackerBody: [UInt8], logged: String, onTerminal: Bool = false) async throws -> BurrowProcess {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let tracker = try await FakeTracker(body: trackerBody)
         let torrent = try Self.hostileTorrent(tracker: tracker.url, in: scratch)
         let burrow = try BurrowProcess([
             "download", torrent, "--output", scratch.path + "/out", "--allow-unbound",
-            "--port", "\(Int.random(in: 30000...40000))"])
+            "--port", "\(Int.random(in: 30000...40000))"], stdoutIsTerminal: onTerminal)
         let shown = try await burrow.wait(upTo: .seconds(30)) { stdout, stderr in
             stdout.contains("tracker: ") && stderr.contains(logged)
         }
@@ -105,5 +105,24 @@ import TorrentModel
         let stdout = String(decoding: burrow.stdout, as: UTF8.self), stderr = String(decoding: burrow.stderr, as: UTF8.self)
         #expect(stdout.contains("tracker: \(Self.hostileMessageShown)"), "\(stdout)")
         #expect(stderr.contains("warning=\(Self.hostileMessageShown)"), "\(stderr)")
+    }
+
+    @Test func theLiveProgressLineOnATerminalCarriesOnlyBurrowsOwnControlSequences() async throws {
+        let body = Bencode.encode(["failure reason": .string(Self.hostileMessage)])
+        let burrow = try await download(trackerBody: body, logged: "announce failed", onTerminal: true)
+        let redraw = "\r\u{1B}[2K"
+        let stdout = String(decoding: burrow.stdout, as: UTF8.self)
+        // Each redraw starts with Burrow's own "return, erase line"; the final message follows a newline.
+        let frames = stdout.components(separatedBy: redraw).dropFirst()
+        #expect(stdout.hasPrefix(redraw), "\(stdout.debugDescription)")
+        #expect(frames.count >= 1)
+        for frame in frames {
+            #expect(frame.hasPrefix("\(Self.forgedNameShown)  [------------------------]  0.0%"), "\(frame.debugDescription)")
+        }
+        #expect(frames.contains { $0.contains("tracker refused the announce: \(Self.hostileMessageShown)") }, "\(stdout.debugDescription)")
+        let withoutRedraws = Array(stdout.replacingOccurrences(of: redraw, with: "").utf8)
+        #expect(rawControlCharacters(in: withoutRedraws).isEmpty, "\(rawControlCharacters(in: withoutRedraws))")
+        #expect(stdout.hasSuffix("\nstopped by SIGINT; progress is saved\n"), "\(stdout.debugDescription)")
+        #expect(rawControlCharacters(in: burrow.stderr).isEmpty)
     }
 }
