@@ -7,7 +7,12 @@ import TorrentModel
 /// Usage: `reservePiece()` picks a piece for a peer to be asked for; `releasePiece(_:)` hands it back
 /// when that peer rejects, times out or disconnects (callers tracking requests themselves can use
 /// `missingPieces` instead); `add(piece:data:)` stores data and, with the last piece, verifies SHA-1 of
-/// the whole against the info hash. On a mismatch every piece is discarded and assembly starts over.
+/// the whole against the info hash. On a mismatch every piece is discarded and assembly starts over; the
+/// discarded pieces come back with the mismatch, each with the `source` (a caller's tag, e.g. a peer) that
+/// sent it, so the caller can find out who lied once the true metadata is known.
+///
+/// Memory: piece bytes are kept only once received, so a peer that merely claims a huge `metadata_size`
+/// costs a few bytes per piece, not the size it claimed.
 public struct MetadataAssembler: Sendable {
     /// BEP 9 leaves the bound to clients; real info dictionaries are far below this.
     public static let maximumSize = 16 * 1024 * 1024
@@ -19,14 +24,17 @@ public struct MetadataAssembler: Sendable {
         case needMore(remaining: Int)
         /// The last piece arrived and the bytes hash to the info hash: these are the info dictionary.
         case complete([UInt8])
-        /// The last piece arrived but the bytes do not hash to the info hash. Everything was discarded.
-        case hashMismatch
+        /// The last piece arrived but the bytes do not hash to the info hash. Everything was discarded
+        /// and is handed back, with who sent what.
+        case hashMismatch(FailedMetadataAttempt)
     }
 
     private enum PieceState: Equatable, Sendable {
         /// `reservations` peers have been asked for it and have not answered.
         case missing(reservations: Int)
-        case received
+        /// Its bytes arrived from `source`.
+        case received(source: Int, bytes: [UInt8])
+        var isReceived: Bool { if case .received = self { return true } else { return false } }
     }
 
     public let infoHash: InfoHash
@@ -34,10 +42,9 @@ public struct MetadataAssembler: Sendable {
     public let totalSize: Int
     public let pieceCount: Int
 
-    /// Invariant: `pieces.count == pieceCount`; `storage.count == totalSize`;
-    /// `receivedCount` is the number of `.received` entries.
+    /// Invariant: `pieces.count == pieceCount`; `receivedCount` is the number of `.received` entries,
+    /// each holding exactly `expectedLength(ofPiece:)` bytes.
     private var pieces: [PieceState]
-    private var storage: [UInt8]
     private var receivedCount = 0
     /// Set once verified: later data is ignored.
     public private(set) var isComplete = false
@@ -51,14 +58,13 @@ public struct MetadataAssembler: Sendable {
         self.totalSize = totalSize
         self.pieceCount = (totalSize + Self.pieceSize - 1) / Self.pieceSize
         self.pieces = Array(repeating: .missing(reservations: 0), count: pieceCount)
-        self.storage = Array(repeating: 0, count: totalSize)
     }
 
     public var remainingPieces: Int { pieceCount - receivedCount }
 
     /// Pieces not yet received, in order.
     public var missingPieces: [Int] {
-        pieces.indices.filter { pieces[$0] != .received }
+        pieces.indices.filter { !pieces[$0].isReceived }
     }
 
     /// The byte count piece `piece` must have: `pieceSize` for all but the last.
@@ -89,9 +95,9 @@ public struct MetadataAssembler: Sendable {
         pieces[piece] = .missing(reservations: max(0, reservations - 1))
     }
 
-    /// Stores one piece. Throws (changing nothing) when the piece index or length is wrong: the sending
-    /// peer is faulty and should not be asked again.
-    public mutating func add(piece: Int, data: [UInt8]) throws(MetadataAssemblerError) -> Outcome {
+    /// Stores one piece sent by `source`. Throws (changing nothing) when the piece index or length is
+    /// wrong: the sending peer is faulty and should not be asked again.
+    public mutating func add(piece: Int, data: [UInt8], from source: Int = 0) throws(MetadataAssemblerError) -> Outcome {
         guard pieces.indices.contains(piece) else {
             throw .pieceOutOfRange(piece, pieceCount: pieceCount)
         }
@@ -99,21 +105,36 @@ public struct MetadataAssembler: Sendable {
         guard data.count == expected else {
             throw .wrongPieceLength(piece: piece, length: data.count, expected: expected)
         }
-        if isComplete || pieces[piece] == .received { return .needMore(remaining: remainingPieces) }
+        if isComplete || pieces[piece].isReceived { return .needMore(remaining: remainingPieces) }
 
-        storage.replaceSubrange(piece * Self.pieceSize..<piece * Self.pieceSize + expected, with: data)
-        pieces[piece] = .received
+        pieces[piece] = .received(source: source, bytes: data)
         receivedCount += 1
         guard receivedCount == pieceCount else { return .needMore(remaining: remainingPieces) }
 
-        guard Array(Insecure.SHA1.hash(data: storage)) == infoHash.bytes else {
-            // Some piece was wrong and there is no telling which: start over.
+        var whole: [UInt8] = []
+        whole.reserveCapacity(totalSize)
+        var received: [FailedMetadataAttempt.Piece] = []
+        for (index, state) in pieces.enumerated() {
+            guard case .received(let source, let bytes) = state else { continue }
+            whole.append(contentsOf: bytes)
+            received.append(.init(index: index, source: source, bytes: bytes))
+        }
+        guard Array(Insecure.SHA1.hash(data: whole)) == infoHash.bytes else {
+            // Some piece was wrong and there is no telling which yet: start over, and hand the pieces
+            // back so the caller can judge their senders against the true metadata later.
             pieces = Array(repeating: .missing(reservations: 0), count: pieceCount)
             receivedCount = 0
-            return .hashMismatch
+            return .hashMismatch(FailedMetadataAttempt(totalSize: totalSize, pieces: received))
         }
         isComplete = true
-        return .complete(storage)
+        // The caller has the bytes now: keep only who sent what.
+        pieces = pieces.map { if case .received(let source, _) = $0 { .received(source: source, bytes: []) } else { $0 } }
+        return .complete(whole)
+    }
+
+    /// Sources that sent at least one piece now held.
+    public var sources: Set<Int> {
+        Set(pieces.compactMap { if case .received(let source, _) = $0 { return source } else { return nil } })
     }
 
     /// Adds a decoded `data` message, first checking that its `total_size` is the size assembly started
@@ -124,6 +145,32 @@ public struct MetadataAssembler: Sendable {
             throw .totalSizeMismatch(announced: announcedSize, expected: totalSize)
         }
         return try add(piece: piece, data: payload)
+    }
+}
+
+/// The pieces of an assembly that failed the info hash, with the source each came from.
+public struct FailedMetadataAttempt: Equatable, Sendable {
+    public struct Piece: Equatable, Sendable {
+        public let index: Int
+        public let source: Int
+        public let bytes: [UInt8]
+    }
+
+    public let totalSize: Int
+    public let pieces: [Piece]
+
+    public var sources: Set<Int> { Set(pieces.map(\.source)) }
+
+    /// The sources that sent bytes differing from `verified`, the info dictionary that did hash to the
+    /// info hash. Metadata of another size than the true one is wrong as a whole: all its sources lied.
+    public func liars(given verified: [UInt8]) -> Set<Int> {
+        guard verified.count == totalSize else { return sources }
+        var liars: Set<Int> = []
+        for piece in pieces {
+            let start = piece.index * MetadataAssembler.pieceSize
+            if !verified[start..<start + piece.bytes.count].elementsEqual(piece.bytes) { liars.insert(piece.source) }
+        }
+        return liars
     }
 }
 

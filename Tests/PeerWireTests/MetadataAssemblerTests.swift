@@ -45,7 +45,7 @@ import TorrentModel
         assembler.releasePiece(second)
         #expect(assembler.reservePiece() == 1)
 
-        var outcome = MetadataAssembler.Outcome.hashMismatch
+        var outcome = MetadataAssembler.Outcome.needMore(remaining: -1)
         // Deliver out of order, last piece first.
         for index in (0..<62).reversed() {
             outcome = try assembler.add(piece: index, data: Self.piece(index, of: Self.millionA))
@@ -75,14 +75,19 @@ import TorrentModel
         for index in 0..<61 {
             _ = try assembler.add(piece: index, data: Self.piece(index, of: corrupt))
         }
-        #expect(try assembler.add(piece: 61, data: Self.piece(61, of: corrupt)) == .hashMismatch)
+        guard case .hashMismatch(let attempt) = try assembler.add(piece: 61, data: Self.piece(61, of: corrupt)) else {
+            Issue.record("expected a hash mismatch")
+            return
+        }
+        #expect(attempt.pieces.count == 62)
+        #expect(attempt.liars(given: Self.millionA) == [0])
         #expect(!assembler.isComplete)
         #expect(assembler.remainingPieces == 62)
         #expect(assembler.missingPieces == Array(0..<62))
         #expect(assembler.reservePiece() == 0)
 
         // A second, correct round completes.
-        var outcome = MetadataAssembler.Outcome.hashMismatch
+        var outcome = MetadataAssembler.Outcome.needMore(remaining: -1)
         for index in 0..<62 {
             outcome = try assembler.add(piece: index, data: Self.piece(index, of: Self.millionA))
         }
@@ -121,5 +126,25 @@ import TorrentModel
         assembler.releasePiece(0)
         assembler.releasePiece(99)
         #expect(assembler.missingPieces == [1])
+    }
+
+    @Test func mismatchNamesWhoSentTheWrongPieces() throws {
+        var assembler = try MetadataAssembler(infoHash: Self.millionAHash, totalSize: 1_000_000)
+        var corrupt = Self.millionA
+        corrupt[5 * Self.pieceSize + 7] = UInt8(ascii: "b")
+        // Peer 1 sends the even pieces, peer 2 the odd ones; piece 5 (peer 2's) is wrong.
+        var outcome = MetadataAssembler.Outcome.needMore(remaining: -1)
+        for index in 0..<62 {
+            outcome = try assembler.add(piece: index, data: Self.piece(index, of: corrupt), from: index % 2 == 0 ? 1 : 2)
+        }
+        guard case .hashMismatch(let attempt) = outcome else {
+            Issue.record("expected a hash mismatch, got \(outcome)")
+            return
+        }
+        #expect(attempt.sources == [1, 2])
+        #expect(attempt.liars(given: Self.millionA) == [2])
+        // Metadata of another size cannot be the true one: every source lied.
+        #expect(attempt.liars(given: Array(Self.millionA.prefix(999_999))) == [1, 2])
+        #expect(assembler.sources.isEmpty)
     }
 }
