@@ -3,7 +3,7 @@ import TorrentModel
 
 /// Addresses we might connect to, with back-off for ones that failed.
 /// Invariant: an address is in `known` at most once; `connected` addresses are never handed out;
-/// banned IPs are removed and never re-added.
+/// addresses of banned IPs are removed and not re-added while the ban lasts (bans expire, see `PeerBans`).
 struct PeerCandidates {
     enum Source: String { case tracker, pex, magnet, incoming, user }
 
@@ -17,14 +17,14 @@ struct PeerCandidates {
     }
 
     private var known: [PeerAddress: Entry] = [:]
-    private(set) var bannedIPs: Set<[UInt8]> = []
+    private(set) var bans = PeerBans()
     /// Cap on remembered addresses, so a hostile PEX flood cannot grow memory without bound.
     let capacity = 2000
 
     var count: Int { known.count }
 
     mutating func add(_ address: PeerAddress, source: Source, learnedVia: String?, now: NIODeadline) {
-        guard address.port != 0, !bannedIPs.contains(address.ip), known[address] == nil, known.count < capacity else { return }
+        guard address.port != 0, !bans.isBanned(address.ip, now: now), known[address] == nil, known.count < capacity else { return }
         known[address] = Entry(source: source, learnedVia: learnedVia, notBefore: now)
     }
 
@@ -66,12 +66,18 @@ struct PeerCandidates {
         if known[address] != nil { known[address]!.notBefore = now + .seconds(resuming ? 1 : 60) }
     }
 
-    mutating func ban(ip: [UInt8]) {
-        bannedIPs.insert(ip)
+    /// Refuses `ip` for `duration` and forgets its addresses.
+    mutating func ban(ip: [UInt8], for duration: TimeAmount, reason: String, now: NIODeadline) {
+        bans.ban(ip, for: duration, reason: reason, now: now)
         known = known.filter { $0.key.ip != ip }
     }
 
-    func isBanned(_ ip: [UInt8]) -> Bool { bannedIPs.contains(ip) }
+    func isBanned(_ ip: [UInt8], now: NIODeadline) -> Bool { bans.isBanned(ip, now: now) }
+
+    /// One more protocol violation by `ip`; returns its count within `PeerBans.violationMemory`.
+    mutating func recordViolation(by ip: [UInt8], now: NIODeadline) -> Int {
+        bans.recordViolation(by: ip, now: now)
+    }
 
     /// State hygiene: forget what was learned through `interface` (nil: through any interface), so that
     /// nothing learned on a dead path is retried on the next one. User-given addresses stay.

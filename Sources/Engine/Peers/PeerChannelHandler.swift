@@ -49,7 +49,8 @@ final class PeerChannelHandler: ChannelInboundHandler {
         case .outgoing(let session, let address):
             connection = session.peerHandshaked(handshake, channel: context.channel, address: address, direction: .outgoing)
         case .incoming(let lookup):
-            guard let session = lookup(handshake.infoHash), let remote else {
+            // Banned addresses are not even answered.
+            guard let session = lookup(handshake.infoHash), let remote, !session.isBanned(remote) else {
                 context.close(promise: nil)
                 return
             }

@@ -14,10 +14,15 @@ final class PeerConnection {
 
     // Handshake and extension state.
     var handshake: Handshake?
-    var extensionIDs: [String: UInt8] = [:]   // the peer's ids for extension names it supports
+    /// The peer's ids for the extensions we support (`LocalExtensionIDs.all`): at most that many entries,
+    /// whatever its handshake lists.
+    var extensionIDs: [String: UInt8] = [:]
     var listenPort: UInt16?                    // from its extension handshake (incoming peers)
+    /// Display only; at most `maxClientNameLength` bytes of what it sent.
     var clientName: String?
+    static let maxClientNameLength = 64
     var requestQueueLimit = 250                // its `reqq`, or a common default
+    /// Its claimed `metadata_size` (BEP 9), if valid (1...MetadataAssembler.maximumSize).
     var metadataSize: Int?
     var sentExtensionHandshake = false
 
@@ -33,21 +38,26 @@ final class PeerConnection {
     /// Whether the picker counts it in its seed counter (it announced have-all or a full bitfield)
     /// rather than per piece. Must match what was reported to the picker, to undo it exactly.
     var countedAsSeed = false
-    /// have/bitfield received before the metadata told us the piece count (magnet downloads).
-    var earlyHaveAll = false
-    var earlyBitfield: [UInt8]?
-    var earlyHaves: [UInt32] = []
+    /// have/bitfield received before the metadata told us the piece count (magnet downloads); at most
+    /// one bitfield's worth for the largest torrent its `metadata_size` allows (see `EarlyAvailability`).
+    var early = EarlyAvailability()
+    /// Pieces it lets us request while choking us (BEP 6). At most `maxAllowedFast`; more are ignored.
     var allowedFast: Set<Int> = []
+    static let maxAllowedFast = 64
 
     /// Our requests in flight to this peer. Invariant: same blocks the picker lists for this peer.
     var outstanding: Set<BlockRequest> = []
-    /// Requests we cancelled (endgame duplicates): BEP 6 peers answer a cancel with the block or a reject.
+    /// Requests we cancelled or released (endgame duplicates, a choke, a snub) whose blocks may still be
+    /// on their way: such blocks are late, not unrequested. At most `maxRememberedCancels`: when full,
+    /// an arbitrary old one is forgotten (its block, should it come, counts against the allowance).
     var cancelled: Set<BlockRequest> = []
+    static let maxRememberedCancels = 2048
     var lastBlockAt: NIODeadline
     /// How many requests we keep in flight; adapted each second to the rate it delivers.
     var queueDepth = 64
 
-    /// The peer's requests we have accepted but not yet served (upload).
+    /// The peer's requests we have accepted but not yet served (upload). Invariant: at most
+    /// `TorrentSession.advertisedRequestQueue` (our `reqq`); requests beyond it are rejected and a violation.
     var uploadQueue: [BlockRequest] = []
     var servingUpload = false
 
@@ -56,7 +66,27 @@ final class PeerConnection {
     var lastMessageAt: NIODeadline
     var lastSentAt: NIODeadline
     var lastPexSentPeers: Set<PeerAddress> = []
-    var metadataRequestsInFlight: Set<Int> = []
+    /// Addresses taken from its PEX messages; past `maxPexAddresses`, its PEX messages are ignored.
+    var pexAddressesTaken = 0
+    static let maxPexAddresses = 500
+    /// Metadata pieces we asked it for, with when. At most `TorrentSession.metadataRequestsPerPeer`.
+    var metadataRequestsInFlight: [Int: NIODeadline] = [:]
+    /// ut_metadata requests of its we answered; past the budget of `TorrentSession.metadataServeBudget`
+    /// it is wasting our upload.
+    var metadataRequestsServed = 0
+
+    /// Junk it sent us, against the allowances (see `PeerConduct`).
+    var conduct = PeerConduct()
+    /// Set once it was cut off for misbehaving: it is closing, and counts no further.
+    var cutOff = false
+
+    /// Sizes of the per-peer state a hostile peer could try to grow, for tests and debugging.
+    var footprint: PeerFootprint {
+        PeerFootprint(earlyAvailabilityBytes: early.bits.count, extensionIDs: extensionIDs.count,
+                      clientNameBytes: clientName?.utf8.count ?? 0, allowedFast: allowedFast.count,
+                      cancelled: cancelled.count, uploadQueue: uploadQueue.count,
+                      metadataRequestsInFlight: metadataRequestsInFlight.count)
+    }
 
     init(key: Int, channel: any Channel, address: PeerAddress, direction: Direction, now: NIODeadline) {
         self.key = key
@@ -67,6 +97,12 @@ final class PeerConnection {
         self.lastMessageAt = now
         self.lastSentAt = now
         self.lastBlockAt = now
+    }
+
+    /// Notes a request whose block may still come although we no longer wait for it (bounded, see `cancelled`).
+    func rememberCancelled(_ request: BlockRequest) {
+        if cancelled.count >= Self.maxRememberedCancels { cancelled.remove(cancelled.first!) }
+        cancelled.insert(request)
     }
 
     var supportsFast: Bool { handshake?.supportsFastExtension ?? false }
@@ -102,4 +138,15 @@ final class PeerConnection {
         channel.setOption(ChannelOptions.autoRead, value: on).whenComplete { _ in }
         if on { channel.read() }
     }
+}
+
+/// See `PeerConnection.footprint`.
+struct PeerFootprint: Equatable {
+    var earlyAvailabilityBytes: Int
+    var extensionIDs: Int
+    var clientNameBytes: Int
+    var allowedFast: Int
+    var cancelled: Int
+    var uploadQueue: Int
+    var metadataRequestsInFlight: Int
 }

@@ -86,7 +86,14 @@ public struct TorrentStatus: Sendable {
     public var connectedSeeds: Int
     public var knownPeers: Int
     public var hashFailures: Int
+    /// Addresses refused right now (bans expire).
     public var bannedPeers: Int
+    /// Connections closed because the peer misbehaved (junk, protocol violations, bad data).
+    public var peersCutOff: Int = 0
+    /// Bytes peers sent that served nothing: unrequested blocks, redundant or unknown messages.
+    public var wastedBytes: Int64 = 0
+    /// Magnet metadata attempts that failed the info hash.
+    public var metadataFailures: Int = 0
     /// Latest tracker problem or warning, for display.
     public var trackerMessage: String?
     /// "wg0 down since 16:02:11 (carrier lost)" while no bound interface is usable.

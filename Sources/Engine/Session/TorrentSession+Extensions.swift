@@ -6,13 +6,21 @@ import TorrentModel
 extension TorrentSession {
     static let clientName = "Burrow 0.1"
 
+    /// Our `reqq`: requests of a peer's we queue; more at once are rejected and a violation.
+    static let advertisedRequestQueue = 500
+    /// Extension messages larger than this are junk: handshakes, PEX and metadata pieces are all smaller.
+    static let maxExtensionMessageLength = PeerWireDecoder.defaultMaxMessageLength
+    /// Metadata pieces asked of one peer at a time, and how long it may take to answer one.
+    static let metadataRequestsPerPeer = 4
+    static let metadataRequestTimeout = TimeAmount.seconds(20)
+
     func sendExtensionHandshake(to peer: PeerConnection) {
         var handshake = ExtensionHandshake()
         handshake.m = ["ut_metadata": LocalExtensionIDs.utMetadata]
         if !isPrivate { handshake.m["ut_pex"] = LocalExtensionIDs.utPex }
         handshake.client = Self.clientName
         handshake.port = listenPort
-        handshake.requestQueueLength = 500
+        handshake.requestQueueLength = Self.advertisedRequestQueue
         handshake.yourIP = peer.address.ip   // what we see them as (BEP 10 `yourip`)
         if let info { handshake.metadataSize = info.rawBytes.count }
         peer.send(.extended(id: 0, payload: ByteBuffer(bytes: handshake.encode())))
@@ -20,6 +28,10 @@ extension TorrentSession {
     }
 
     func handleExtended(id: UInt8, payload: ByteBuffer, from peer: PeerConnection) {
+        guard payload.readableBytes <= Self.maxExtensionMessageLength else {
+            peerMisbehaved(peer, .violation("extension message \(id) of \(payload.readableBytes) bytes"))
+            return
+        }
         switch id {
         case 0:
             receivedExtensionHandshake(payload, from: peer)
@@ -28,7 +40,8 @@ extension TorrentSession {
         case LocalExtensionIDs.utPex:
             receivedPex(payload, from: peer)
         default:
-            break  // An extension we never advertised: ignore.
+            // An extension we never advertised: ignored, but it cost bandwidth.
+            peerWasted(peer, bytes: payload.readableBytes)
         }
     }
 
@@ -37,45 +50,73 @@ extension TorrentSession {
         do {
             handshake = try ExtensionHandshake.decode(payload)
         } catch {
-            peerMisbehaved(peer, reason: "bad extension handshake: \(error)")
+            peerMisbehaved(peer, .brokenStream("bad extension handshake: \(error)"))
             return
         }
-        for (name, id) in handshake.m {
-            if id == 0 { peer.extensionIDs[name] = nil } else { peer.extensionIDs[name] = id }
+        // Only the extensions we support are remembered: the peer's `m` may list thousands of names.
+        for name in LocalExtensionIDs.all.keys {
+            guard let id = handshake.m[name] else { continue }
+            peer.extensionIDs[name] = id == 0 ? nil : id
         }
         if let port = handshake.port { peer.listenPort = port }
-        if let client = handshake.client { peer.clientName = client }
+        if let client = handshake.client {
+            peer.clientName = String(decoding: client.utf8.prefix(PeerConnection.maxClientNameLength), as: UTF8.self)
+        }
         if let reqq = handshake.requestQueueLength, reqq > 0 { peer.requestQueueLimit = min(reqq, 2000) }
-        if let size = handshake.metadataSize { peer.metadataSize = size }
+        if let size = handshake.metadataSize, info == nil {
+            do {
+                try metadataFetch.claim(peer: peer.key, size: size)
+                peer.metadataSize = size
+            } catch {
+                // Not a size any torrent we would take can have: never ask this peer for metadata.
+                peerMisbehaved(peer, .violation("\(error)"))
+            }
+        }
         if let yourIP = handshake.yourIP {
             externalAddressReported(yourIP, by: "peer \(peer.address)")
         }
         if peer.direction == .incoming, let reachable = peer.reachableAddress {
             candidates.add(reachable, source: .incoming, learnedVia: sockets.interface(of: peer.channel), now: .now())
         }
-        if info == nil { requestMetadata(from: peer) }
+        if info == nil { requestMetadataFromAll() }
     }
 
     // MARK: - ut_metadata
 
+    func requestMetadataFromAll() {
+        for peer in peers.values { requestMetadata(from: peer) }
+    }
+
     func requestMetadata(from peer: PeerConnection) {
-        guard info == nil, let remoteID = peer.extensionIDs["ut_metadata"], let size = peer.metadataSize else { return }
-        if metadataAssembler == nil {
-            do {
-                metadataAssembler = try MetadataAssembler(infoHash: infoHash, totalSize: size)
-            } catch {
-                peerMisbehaved(peer, reason: "metadata size \(size): \(error)")
-                return
-            }
-        }
-        guard metadataAssembler?.totalSize == size else { return }
+        guard info == nil, let remoteID = peer.extensionIDs["ut_metadata"] else { return }
         // Ask each peer for a few pieces nobody else is fetching, so several peers share the work;
         // once everything is reserved, a duplicate request covers a slow peer.
-        while peer.metadataRequestsInFlight.count < 4,
-              let piece = metadataAssembler?.reservePiece(allowingDuplicate: peer.metadataRequestsInFlight.isEmpty),
-              !peer.metadataRequestsInFlight.contains(piece) {
-            peer.metadataRequestsInFlight.insert(piece)
+        let now = NIODeadline.now()
+        while peer.metadataRequestsInFlight.count < Self.metadataRequestsPerPeer,
+              let piece = metadataFetch.reservePiece(for: peer.key, allowingDuplicate: peer.metadataRequestsInFlight.isEmpty) {
+            guard peer.metadataRequestsInFlight[piece] == nil else {
+                metadataFetch.release(piece: piece, of: peer.key)
+                break
+            }
+            peer.metadataRequestsInFlight[piece] = now
             peer.send(.extended(id: remoteID, payload: ByteBuffer(bytes: MetadataMessage.request(piece: piece).encode())))
+        }
+    }
+
+    /// The peer will not (or cannot) give us metadata: hand back its pieces and stop asking it.
+    func stopAskingForMetadata(_ peer: PeerConnection) {
+        for piece in peer.metadataRequestsInFlight.keys { metadataFetch.release(piece: piece, of: peer.key) }
+        peer.metadataRequestsInFlight.removeAll()
+        metadataFetch.forget(peer: peer.key)
+        if info == nil { requestMetadataFromAll() }
+    }
+
+    /// Every tick while fetching metadata: a peer sitting on a metadata request too long is not asked again.
+    func expireMetadataRequests(now: NIODeadline) {
+        guard info == nil else { return }
+        for peer in peers.values where peer.metadataRequestsInFlight.values.contains(where: { now - $0 > Self.metadataRequestTimeout }) {
+            logger.debug("peer \(peer.address) did not answer a metadata request in time")
+            stopAskingForMetadata(peer)
         }
     }
 
@@ -84,7 +125,7 @@ extension TorrentSession {
         do {
             decoded = try MetadataMessage.decode(payload)
         } catch {
-            peerMisbehaved(peer, reason: "bad ut_metadata message: \(error)")
+            peerMisbehaved(peer, .violation("bad ut_metadata message: \(error)"))
             return
         }
         guard let message = decoded else { return }  // An unknown msg_type: BEP 9 says ignore.
@@ -92,29 +133,48 @@ extension TorrentSession {
         case .request(let piece):
             serveMetadata(piece: piece, to: peer)
         case .reject(let piece):
-            if peer.metadataRequestsInFlight.remove(piece) != nil { metadataAssembler?.releasePiece(piece) }
-            peer.metadataSize = nil  // Don't ask this peer again.
-            for other in peers.values where other !== peer { requestMetadata(from: other) }
+            guard peer.metadataRequestsInFlight[piece] != nil else { return }
+            stopAskingForMetadata(peer)  // Don't ask this peer again.
         case .data(let piece, let totalSize, let bytes):
-            if peer.metadataRequestsInFlight.remove(piece) != nil { metadataAssembler?.releasePiece(piece) }
-            guard info == nil, var assembler = metadataAssembler, totalSize == assembler.totalSize else { return }
-            let outcome: MetadataAssembler.Outcome
-            do {
-                outcome = try assembler.add(piece: piece, data: bytes)
-            } catch {
-                metadataAssembler = assembler
-                peerMisbehaved(peer, reason: "metadata piece \(piece): \(error)")
+            guard peer.metadataRequestsInFlight.removeValue(forKey: piece) != nil else {
+                // Not asked for (or already timed out): costs bandwidth, adds nothing.
+                peerWasted(peer, bytes: payload.readableBytes)
                 return
             }
-            metadataAssembler = assembler
-            switch outcome {
+            metadataFetch.release(piece: piece, of: peer.key)
+            guard info == nil else { return }
+            if metadataSenders.count < PeerBans.capacity { metadataSenders[peer.key] = peer.address.ip }
+            let event: MetadataFetch.Event
+            do {
+                event = try metadataFetch.received(piece: piece, totalSize: totalSize, bytes: bytes, from: peer.key)
+            } catch {
+                peerMisbehaved(peer, .badMetadata("\(error)"))
+                return
+            }
+            switch event {
             case .needMore:
                 requestMetadata(from: peer)
-            case .hashMismatch:
-                logger.warning("metadata from peers did not match the info hash; retrying")
-                for other in peers.values { requestMetadata(from: other) }
-            case .complete(let infoBytes):
+            case .failed(let liars):
+                metadataFailures += 1
+                metadataLog.log(logger, .warning, key: "mismatch",
+                                "metadata from \(liars.isEmpty ? "several peers" : "a peer") did not match the info hash; retrying")
+                banMetadataLiars(liars)
+                requestMetadataFromAll()
+            case .complete(let infoBytes, let liars):
+                banMetadataLiars(liars)
                 metadataArrived(infoBytes)
+            }
+        }
+    }
+
+    /// Cuts off and bans the peers proven to have sent bad metadata, also those that left meanwhile.
+    private func banMetadataLiars(_ keys: Set<Int>) {
+        let misbehaviour = Misbehaviour.badMetadata("sent metadata that failed the info hash")
+        for key in keys {
+            if let liar = peers[key] {
+                peerMisbehaved(liar, misbehaviour)
+            } else if let ip = metadataSenders[key] {
+                candidates.ban(ip: ip, for: Misbehaviour.banDuration, reason: misbehaviour.description, now: .now())
             }
         }
     }
@@ -124,19 +184,15 @@ extension TorrentSession {
         do {
             info = try TorrentInfo.parse(infoBytes: infoBytes)
         } catch {
+            // The bytes hash to the info hash: this is the torrent, and it is broken.
             fail("the torrent's metadata is invalid: \(error)")
-            return
-        }
-        guard info.infoHash == infoHash else {
-            metadataAssembler = nil
             return
         }
         logger.info("metadata received: \(info.name), \(info.pieceCount) pieces")
         self.info = info
         self.displayName = info.name
-        metadataAssembler = nil
+        metadataSenders = [:]
         for peer in peers.values { peer.metadataRequestsInFlight.removeAll() }
-        metadataAssembler = nil
         prepareStorage(for: info).whenSuccess {
             for peer in self.peers.values {
                 self.updateInterest(peer)
@@ -145,16 +201,29 @@ extension TorrentSession {
         }
     }
 
+    /// ut_metadata requests a peer may make per metadata piece over a connection: fetching it once or
+    /// twice is normal; asking for it again and again only wastes our upload.
+    static let metadataServesPerPiece = 4
+
     func serveMetadata(piece: Int, to peer: PeerConnection) {
         guard let remoteID = peer.extensionIDs["ut_metadata"] else { return }
-        guard let info else { return }
+        guard let info else {
+            peer.send(.extended(id: remoteID, payload: ByteBuffer(bytes: MetadataMessage.reject(piece: piece).encode())))
+            return
+        }
         let raw = info.rawBytes
-        let pieceSize = 16 * 1024
+        let pieceSize = MetadataMessage.pieceSize
         let start = piece * pieceSize
         guard piece >= 0, start < raw.count else {
             peer.send(.extended(id: remoteID, payload: ByteBuffer(bytes: MetadataMessage.reject(piece: piece).encode())))
             return
         }
+        let budget = Self.metadataServesPerPiece * ((raw.count + pieceSize - 1) / pieceSize)
+        guard peer.metadataRequestsServed < budget else {
+            peerMisbehaved(peer, .violation("asked for metadata pieces more than \(budget) times"))
+            return
+        }
+        peer.metadataRequestsServed += 1
         let chunk = Array(raw[start..<min(start + pieceSize, raw.count)])
         let message = MetadataMessage.data(piece: piece, totalSize: raw.count, payload: chunk)
         peer.send(.extended(id: remoteID, payload: ByteBuffer(bytes: message.encode())))
@@ -165,12 +234,20 @@ extension TorrentSession {
     func receivedPex(_ payload: ByteBuffer, from peer: PeerConnection) {
         guard !isPrivate else { return }
         guard let message = try? PexMessage.decode(Array(payload.readableBytesView)) else {
-            peerMisbehaved(peer, reason: "bad ut_pex message")
+            peerMisbehaved(peer, .violation("bad ut_pex message"))
+            return
+        }
+        // Each peer may hand us at most `maxPexAddresses` addresses over a connection.
+        let room = PeerConnection.maxPexAddresses - peer.pexAddressesTaken
+        guard room > 0 else {
+            peerWasted(peer, bytes: payload.readableBytes)
             return
         }
         let now = NIODeadline.now()
         let via = sockets.interface(of: peer.channel)
-        for address in (message.added + message.added6).prefix(200) {
+        let taken = (message.added + message.added6).prefix(min(200, room))
+        peer.pexAddressesTaken += taken.count
+        for address in taken {
             candidates.add(address, source: .pex, learnedVia: via, now: now)
         }
         connectToCandidates()

@@ -7,6 +7,7 @@ import TorrentModel
 extension TorrentSession {
     static let maxConnectsInFlight = 16
     static let banAfterHashFailures = 3
+    static let hashFailureBan = TimeAmount.hours(2)
 
     func connectToCandidates() {
         guard !isStopping, !isFinishedForGood, tunnelWait == nil else { return }
@@ -50,6 +51,11 @@ extension TorrentSession {
         }
     }
 
+    /// Whether `address` is refused right now (a timed ban). On the event loop.
+    func isBanned(_ address: PeerAddress) -> Bool {
+        candidates.isBanned(address.ip, now: .now())
+    }
+
     /// A handshake arrived on a channel. Returns the new connection, or nil to refuse it.
     func peerHandshaked(_ handshake: Handshake, channel: any Channel, address: PeerAddress,
                         direction: PeerConnection.Direction) -> PeerConnection? {
@@ -61,7 +67,10 @@ extension TorrentSession {
             logger.debug("dropping connection to ourselves at \(address)")
             return nil
         }
-        guard !candidates.isBanned(address.ip) else { return nil }
+        if let ban = candidates.bans.ban(on: address.ip, now: .now()) {
+            logger.debug("refusing banned peer \(address) (\(direction)): \(ban.reason)")
+            return nil
+        }
         if peers.values.contains(where: { $0.handshake?.peerID == handshake.peerID }) { return nil }
         if direction == .incoming && peers.count >= options.maxPeers { return nil }
         logger.debug("peer \(address) (\(direction)) joined: \(handshake.peerID)")
@@ -99,6 +108,7 @@ extension TorrentSession {
         guard peers.removeValue(forKey: peer.key) != nil else { return }
         logger.debug("peer \(peer.address) left")
         releaseRequests(of: peer)
+        if info == nil { stopAskingForMetadata(peer) }
         if let has = peer.has, let picker { picker.peerLost(bitfield: has, wasSeed: peer.countedAsSeed) }
         choker.remove(peer.key)
         candidates.disconnected(peer.reachableAddress ?? peer.address, now: .now(), resuming: resumeStartedAt != nil)
@@ -109,18 +119,51 @@ extension TorrentSession {
         }
     }
 
+    /// A broken stream (undecodable input, a second handshake): see `peerMisbehaved(_:_:)`.
     func peerMisbehaved(_ peer: PeerConnection, reason: String) {
-        logger.debug("closing peer \(peer.address): \(reason)")
+        peerMisbehaved(peer, .brokenStream(reason))
+    }
+
+    /// Applies what `misbehaviour` costs: a strike against the address (banned at
+    /// `Misbehaviour.strikesBeforeBan`) or a ban at once, and the connection closed unless it survives
+    /// a strike. Logged at notice level, at most one line per kind every 30 s.
+    func peerMisbehaved(_ peer: PeerConnection, _ misbehaviour: Misbehaviour) {
+        guard !peer.cutOff, peers[peer.key] === peer else { return }
+        let now = NIODeadline.now()
+        var ban = misbehaviour.bansAtOnce
+        if !ban {
+            let strikes = candidates.recordViolation(by: peer.address.ip, now: now)
+            ban = strikes >= Misbehaviour.strikesBeforeBan
+            if !ban && !misbehaviour.closesConnection {
+                logger.debug("peer \(peer.address): \(misbehaviour) (strike \(strikes) of \(Misbehaviour.strikesBeforeBan))")
+                return
+            }
+        }
+        peer.cutOff = true
+        misbehaviourDisconnects += 1
+        if ban {
+            candidates.ban(ip: peer.address.ip, for: Misbehaviour.banDuration, reason: misbehaviour.description, now: now)
+        }
+        let minutes = Misbehaviour.banDuration.nanoseconds / 60_000_000_000
+        misbehaviourLog.log(logger, .notice, key: misbehaviour.kind,
+                            "cut off peer \(peer.address): \(misbehaviour)\(ban ? "; banned for \(minutes) min" : "")", now: now)
         peer.close()
+    }
+
+    /// `bytes` from `peer` that carried nothing new; past `PeerConduct`'s allowance it is cut off.
+    func peerWasted(_ peer: PeerConnection, bytes: Int) {
+        wastedBytes += Int64(bytes)
+        if let misbehaviour = peer.conduct.wasted(bytes) { peerMisbehaved(peer, misbehaviour) }
     }
 
     func peerBecameWritable(_ peer: PeerConnection) { serveUploads(peer) }
 
-    /// Gives the peer's outstanding requests back to the picker so others can take them.
+    /// Gives the peer's outstanding requests back to the picker so others can take them. Their blocks may
+    /// still arrive (they cross our choke or snub): remembered in `cancelled`, they are late, not junk.
     func releaseRequests(of peer: PeerConnection) {
         picker?.peerGone(peer: peer.key)
+        for request in peer.outstanding { peer.rememberCancelled(request) }
         peer.outstanding.removeAll()
-        peer.cancelled.removeAll()
     }
 
     // MARK: - Messages
@@ -159,7 +202,7 @@ extension TorrentSession {
             receivedBlock(piece: Int(index), begin: Int(begin), block: block, from: peer, now: now)
         case .rejectRequest(let request):
             guard peer.supportsFast else {
-                peerMisbehaved(peer, reason: "reject without the Fast extension")
+                peerMisbehaved(peer, .violation("reject without the Fast extension"))
                 return
             }
             if peer.cancelled.remove(request) != nil { return }  // The answer to our cancel.
@@ -168,7 +211,10 @@ extension TorrentSession {
             picker?.requestRejected(peer: peer.key, block: PickedBlock(request))
             fillRequests(peer)
         case .allowedFast(let index):
-            guard let info, Int(index) < info.pieceCount else { return }
+            guard let info, Int(index) < info.pieceCount, peer.allowedFast.count < PeerConnection.maxAllowedFast else {
+                peerWasted(peer, bytes: 5)
+                return
+            }
             peer.allowedFast.insert(Int(index))
             fillRequests(peer)
         case .suggestPiece:
@@ -182,15 +228,21 @@ extension TorrentSession {
 
     func receivedHave(_ index: Int, from peer: PeerConnection) {
         guard let info, let picker else {
-            peer.earlyHaves.append(UInt32(index))
+            let limit = EarlyAvailability.bound(forMetadataSize: peer.metadataSize)
+            if !peer.early.have(index, limit: limit) {
+                peerMisbehaved(peer, .violation("have for piece \(index), beyond the \(limit) pieces its metadata size allows"))
+            }
             return
         }
         guard index < info.pieceCount else {
-            peerMisbehaved(peer, reason: "have for piece \(index) of \(info.pieceCount)")
+            peerMisbehaved(peer, .violation("have for piece \(index) of \(info.pieceCount)"))
             return
         }
         if peer.has == nil { peer.has = Bitfield(count: info.pieceCount) }
-        guard peer.has![index] == false else { return }
+        guard peer.has![index] == false else {
+            peerWasted(peer, bytes: 9)  // it told us already
+            return
+        }
         peer.has![index] = true
         if !peer.countedAsSeed { picker.peerHas(piece: index) }
         if peer.isSeed && have?.isComplete == true { peer.close(); return }
@@ -200,12 +252,15 @@ extension TorrentSession {
 
     func receivedBitfield(_ bytes: [UInt8], from peer: PeerConnection) {
         guard let info, let picker else {
-            peer.earlyBitfield = bytes
+            let limit = EarlyAvailability.bound(forMetadataSize: peer.metadataSize)
+            if !peer.early.bitfield(bytes, limit: limit) {
+                peerMisbehaved(peer, .brokenStream("bitfield of \(bytes.count) bytes, beyond the \(limit) pieces its metadata size allows"))
+            }
             return
         }
         let field: Bitfield
         do { field = try Bitfield(count: info.pieceCount, validatingWireBytes: bytes) } catch {
-            peerMisbehaved(peer, reason: "\(error)")
+            peerMisbehaved(peer, .brokenStream("\(error)"))
             return
         }
         if let old = peer.has, !old.isEmpty { picker.peerLost(bitfield: old, wasSeed: peer.countedAsSeed) }
@@ -219,7 +274,7 @@ extension TorrentSession {
 
     func receivedHaveAll(from peer: PeerConnection) {
         guard let info, let picker else {
-            peer.earlyHaveAll = true
+            peer.early.setHaveAll()
             return
         }
         if let old = peer.has, !old.isEmpty { picker.peerLost(bitfield: old, wasSeed: peer.countedAsSeed) }
@@ -235,15 +290,14 @@ extension TorrentSession {
     func applyEarlyAvailability(_ peer: PeerConnection) {
         guard let info else { return }
         peer.has = Bitfield(count: info.pieceCount)
-        if peer.earlyHaveAll {
-            receivedHaveAll(from: peer)
-        } else if let bytes = peer.earlyBitfield {
-            receivedBitfield(bytes, from: peer)
+        let early = peer.early
+        peer.early = EarlyAvailability()
+        guard !early.isEmpty else { return }
+        guard let field = early.resolve(pieceCount: info.pieceCount) else {
+            peerMisbehaved(peer, .brokenStream("announced pieces beyond the torrent's \(info.pieceCount) before the metadata arrived"))
+            return
         }
-        for index in peer.earlyHaves { receivedHave(Int(index), from: peer) }
-        peer.earlyBitfield = nil
-        peer.earlyHaves = []
-        peer.earlyHaveAll = false
+        if field.isComplete { receivedHaveAll(from: peer) } else { receivedBitfield(field.bytes, from: peer) }
     }
 
     func updateInterest(_ peer: PeerConnection) {
@@ -293,12 +347,16 @@ extension TorrentSession {
         hashFailures += 1
         for key in contributors {
             guard let peer = peers[key] else { continue }
+            if failuresByIP.count >= PeerBans.capacity { failuresByIP.removeAll() }
             let failures = (failuresByIP[peer.address.ip] ?? 0) + 1
             failuresByIP[peer.address.ip] = failures
             // A peer alone responsible for a bad piece twice, or involved three times, is banned.
             if failures >= Self.banAfterHashFailures || (contributors.count == 1 && failures >= 2) {
-                logger.warning("banning \(peer.address): \(failures) pieces failed the hash check")
-                candidates.ban(ip: peer.address.ip)
+                logger.warning("banning \(peer.address) for \(Self.hashFailureBan.nanoseconds / 3_600_000_000_000) h: \(failures) pieces failed the hash check")
+                candidates.ban(ip: peer.address.ip, for: Self.hashFailureBan, reason: "\(failures) pieces failed the hash check", now: .now())
+                failuresByIP[peer.address.ip] = nil
+                misbehaviourDisconnects += 1
+                peer.cutOff = true
                 peer.close()
             }
         }

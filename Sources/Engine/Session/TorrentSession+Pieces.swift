@@ -46,11 +46,16 @@ extension TorrentSession {
     func receivedBlock(piece: Int, begin: Int, block: ByteBuffer, from peer: PeerConnection, now: NIODeadline) {
         let request = BlockRequest(piece: UInt32(piece), begin: UInt32(begin), length: UInt32(block.readableBytes))
         guard peer.outstanding.remove(request) != nil, let picker, let writer else {
-            // Unrequested or cancelled (endgame duplicates): count the bytes, drop the data.
-            peer.cancelled.remove(request)
+            // Cancelled or released (endgame duplicates, a choke crossing our requests): late, dropped.
+            // Never asked for: junk, tolerated up to `PeerConduct.unrequestedAllowance`.
             peer.downloadRate.add(block.readableBytes, now: now)
+            wastedBytes += Int64(block.readableBytes)
+            if peer.cancelled.remove(request) == nil, let misbehaviour = peer.conduct.unrequestedBlock(block.readableBytes) {
+                peerMisbehaved(peer, misbehaviour)
+            }
             return
         }
+        peer.conduct.useful(block.readableBytes)
         peer.lastBlockAt = now
         if let since = resumeStartedAt {
             resumeStartedAt = nil
@@ -64,7 +69,7 @@ extension TorrentSession {
             let duplicate = BlockRequest(cancel.block)
             if other.outstanding.remove(duplicate) != nil {
                 other.send(.cancel(duplicate))
-                if other.supportsFast { other.cancelled.insert(duplicate) }
+                other.rememberCancelled(duplicate)
             }
         }
         guard outcome.accepted else {
@@ -182,15 +187,16 @@ extension TorrentSession {
         let piece = Int(request.piece)
         guard piece < info.pieceCount, request.length > 0, Int(request.length) <= Self.maxRequestLength,
               Int(request.begin) + Int(request.length) <= info.length(ofPiece: piece) else {
-            peerMisbehaved(peer, reason: "invalid request \(request)")
+            peerMisbehaved(peer, .violation("invalid request \(request)"))
             return
         }
         guard !peer.amChoking, have[piece] else {
             if peer.supportsFast { peer.send(.rejectRequest(request)) }
             return
         }
-        guard peer.uploadQueue.count < 512 else {
+        guard peer.uploadQueue.count < Self.advertisedRequestQueue else {
             if peer.supportsFast { peer.send(.rejectRequest(request)) }
+            peerMisbehaved(peer, .violation("more than \(Self.advertisedRequestQueue) requests at once (our reqq)"))
             return
         }
         peer.uploadQueue.append(request)

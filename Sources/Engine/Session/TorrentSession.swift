@@ -30,7 +30,14 @@ final class TorrentSession: @unchecked Sendable {
     /// Known from the .torrent, or once BEP 9 metadata arrived and hashed to `infoHash`.
     var info: TorrentInfo?
     var displayName: String
-    var metadataAssembler: MetadataAssembler?
+    /// Assembles the info dictionary of a magnet from peers, some of whom may lie (see `MetadataFetch`).
+    var metadataFetch: MetadataFetch
+    /// Attempts that failed the info hash.
+    var metadataFailures = 0
+    /// The IP of every peer whose metadata pieces we took, so a liar proven after it left is still banned.
+    /// At most `PeerBans.capacity` entries; emptied once the metadata arrived.
+    var metadataSenders: [Int: [UInt8]] = [:]
+    var metadataLog = RateLimitedLog()
     let trackerTiers: [[String]]
     var trackers: TrackerTiers?
 
@@ -66,7 +73,13 @@ final class TorrentSession: @unchecked Sendable {
     var candidates = PeerCandidates()
     /// Addresses being dialled. Invariant: disjoint from the addresses of `peers`.
     var connecting: Set<PeerAddress> = []
+    /// Hash failures each IP was involved in. Bounded by `PeerBans.capacity` (cleared when it passes).
     var failuresByIP: [[UInt8]: Int] = [:]
+    /// Peers cut off for misbehaving, and the bytes peers sent that served nothing (see `PeerConduct`).
+    var misbehaviourDisconnects = 0
+    var wastedBytes: Int64 = 0
+    /// One line per kind of misbehaviour per 30 s at the default log level.
+    var misbehaviourLog = RateLimitedLog()
     var choker = Choker()
     var downloadLimiter: TokenBucket
     var uploadLimiter: TokenBucket
@@ -108,6 +121,7 @@ final class TorrentSession: @unchecked Sendable {
         logger[metadataKey: "torrent"] = "\(source.infoHash.hex.prefix(8))"
         self.logger = logger
         self.completion = eventLoop.makePromise()
+        self.metadataFetch = MetadataFetch(infoHash: source.infoHash)
         self.downloadLimiter = TokenBucket(bytesPerSecond: options.downloadRateLimit)
         self.uploadLimiter = TokenBucket(bytesPerSecond: options.uploadRateLimit)
         switch source {
@@ -206,6 +220,7 @@ final class TorrentSession: @unchecked Sendable {
             }
             fillRequests(peer)
         }
+        expireMetadataRequests(now: now)
         if logger.logLevel <= .debug {
             let inFlight = peers.values.reduce(0) { $0 + $1.outstanding.count }
             logger.debug("memory: \(diskBacklog) bytes on their way to disk, \(inFlight) requests in flight, queue depths \(peers.values.map(\.queueDepth))")
@@ -231,7 +246,8 @@ final class TorrentSession: @unchecked Sendable {
             downloadedTotal: downloadRate.total, uploadedTotal: uploadRate.total,
             connectedPeers: peers.count, connectedSeeds: peers.values.filter(\.isSeed).count,
             knownPeers: candidates.count, hashFailures: hashFailures,
-            bannedPeers: candidates.bannedIPs.count, trackerMessage: trackerMessage,
+            bannedPeers: candidates.bans.activeCount(now: now), peersCutOff: misbehaviourDisconnects,
+            wastedBytes: wastedBytes, metadataFailures: metadataFailures, trackerMessage: trackerMessage,
             waitingForTunnel: tunnelWait?.description, diskBacklog: diskBacklog, waitingForDisk: readingPaused)
     }
 }
