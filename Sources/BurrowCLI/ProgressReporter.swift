@@ -53,6 +53,7 @@ final class ProgressReporter: Sendable {
         parts.append("peers \(s.connectedPeers) (\(s.connectedSeeds) seeds, \(s.knownPeers) known)")
         if s.state == .downloading { parts.append("eta \(ByteFormat.duration(s.eta))") }
         if s.hashFailures > 0 { parts.append("hash failures \(s.hashFailures)") }
+        if s.bannedPeers > 0 || s.peersCutOff > 0 { parts.append("cut off \(s.peersCutOff) (\(s.bannedPeers) banned)") }
         if let message = s.trackerMessage { parts.append("tracker: \(message)") }
         if unbound { parts.append("UNBOUND: not protected by a tunnel") }
         return ("\(s.name)  " + parts.joined(separator: "  ")).escapingControlCharacters
