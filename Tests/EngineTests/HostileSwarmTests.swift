@@ -270,4 +270,29 @@ import TorrentModel
         await seeder.shutdown()
         try await group.shutdownGracefully()
     }
+
+    @Test func aBrokenStreamIsAStrikeButAConnectionResetIsNot() async throws {
+        let leecher = try await Self.smallTorrentLeecher()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? FileManager.default.removeItem(atPath: leecher.directory) }
+        // A reset (SO_LINGER 0, then close) is how connections often end: no misbehaviour.
+        let resetter = try await ScriptedPeer.connect(to: leecher.port, from: "127.0.0.10", infoHash: leecher.handle.infoHash, group: group)
+        #expect(await resetter.waitUntil { $0.handshake != nil })
+        let options = try #require(resetter.channel as? any SocketOptionProvider)
+        try await options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+        resetter.close()
+        #expect(await ScriptedPeer.waitUntil { try await leecher.handle.status().connectedPeers == 0 })
+        #expect(try await leecher.handle.status().peersCutOff == 0, "a connection reset counted as misbehaviour")
+
+        // A frame far beyond any message's size breaks the stream: cut off, a strike, not yet a ban.
+        let garbler = try await ScriptedPeer.connect(to: leecher.port, from: "127.0.0.11", infoHash: leecher.handle.infoHash, group: group)
+        #expect(await garbler.waitUntil { $0.handshake != nil })
+        garbler.send(.extended(id: 9, payload: ByteBuffer(bytes: [UInt8](repeating: 0, count: PeerPipeline.maxMessageLength + 1))))
+        #expect(await garbler.waitUntil { $0.isClosed })
+        let status = try await leecher.handle.status()
+        #expect(status.peersCutOff == 1)
+        #expect(status.bannedPeers == 0)
+        await leecher.client.shutdown()
+        try await group.shutdownGracefully()
+    }
 }

@@ -85,7 +85,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // Malformed or oversized input closes this peer only.
-        if let connection, let session { session.peerMisbehaved(connection, reason: "\(error)") }
+        if let connection, let session { session.peerFailed(connection, error: error) }
         context.close(promise: nil)
     }
 

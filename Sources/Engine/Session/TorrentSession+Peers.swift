@@ -119,6 +119,16 @@ extension TorrentSession {
         }
     }
 
+    /// An error on the peer's channel: input that breaks the wire protocol is misbehaviour; a reset or
+    /// other socket error is just the end of the connection.
+    func peerFailed(_ peer: PeerConnection, error: any Error) {
+        if error is PeerWireError {
+            peerMisbehaved(peer, .brokenStream("\(error)"))
+        } else {
+            logger.debug("peer \(peer.address): \(error)")
+        }
+    }
+
     /// A broken stream (undecodable input, a second handshake): see `peerMisbehaved(_:_:)`.
     func peerMisbehaved(_ peer: PeerConnection, reason: String) {
         peerMisbehaved(peer, .brokenStream(reason))
