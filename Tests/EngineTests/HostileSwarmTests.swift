@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PeerWire
@@ -47,8 +48,32 @@ import TorrentModel
 
     /// Answers every ut_metadata request with the piece of `bytes` (claimed size `claimedSize`), or with
     /// nothing when `bytes` is nil.
-    static func metadataServer(claimedSize: Int, bytes: [UInt8]?) -> ScriptedPeer.Script {
-        { peer, event in
+    /// Holds a metadata server's answers until `open` is called (to line up who answers what).
+    final class AnswerGate: Sendable {
+        private let state = NIOLockedValueBox<(open: Bool, held: [@Sendable () -> Void])>((false, []))
+        /// Runs `answer` now if open, else later.
+        func pass(_ answer: @escaping @Sendable () -> Void) {
+            let now = state.withLockedValue { state -> Bool in
+                if !state.open { state.held.append(answer) }
+                return state.open
+            }
+            if now { answer() }
+        }
+        func open() {
+            let held = state.withLockedValue { state in
+                state.open = true
+                defer { state.held = [] }
+                return state.held
+            }
+            for answer in held { answer() }
+        }
+    }
+
+    /// With `maxAnswers`, later requests go unanswered.
+    static func metadataServer(claimedSize: Int, bytes: [UInt8]?, gate: AnswerGate? = nil,
+                               maxAnswers: Int = .max) -> ScriptedPeer.Script {
+        let answered = NIOLockedValueBox(0)
+        return { peer, event in
             switch event {
             case .handshaken:
                 var handshake = ExtensionHandshake(m: ["ut_metadata": 3], metadataSize: claimedSize)
@@ -58,10 +83,14 @@ import TorrentModel
                 guard let bytes, case .request(let piece)? = try? MetadataMessage.decode(payload),
                       let id = peer.burrowExtensionID("ut_metadata") else { return }
                 let start = piece * MetadataMessage.pieceSize
-                guard start < bytes.count else { return }
+                guard start < bytes.count, answered.withLockedValue({ count in
+                    count += 1
+                    return count <= maxAnswers
+                }) else { return }
                 let chunk = Array(bytes[start..<min(start + MetadataMessage.pieceSize, bytes.count)])
                 let message = MetadataMessage.data(piece: piece, totalSize: claimedSize, payload: chunk)
-                peer.send(.extended(id: id, payload: ByteBuffer(bytes: message.encode())))
+                let answer: @Sendable () -> Void = { peer.send(.extended(id: id, payload: ByteBuffer(bytes: message.encode()))) }
+                if let gate { gate.pass(answer) } else { answer() }
             default:
                 break
             }
@@ -128,6 +157,41 @@ import TorrentModel
         let other = try await ScriptedPeer.connect(to: leecher.port, from: "127.0.0.4", infoHash: metainfo.infoHash, group: group)
         #expect(await other.waitUntil { $0.handshake != nil })
         honest.close(); other.close()
+        await leecher.client.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func metadataMixedFromALiarAndAnHonestPeerIsBlamedOnTheLiarOnly() async throws {
+        let metainfo = try Self.manyFilesTorrent()
+        let truth = metainfo.info.rawBytes
+        let magnet = try MagnetLink.parse("magnet:?xt=urn:btih:\(metainfo.infoHash.hex)")
+        let leecher = try await Self.burrow(.magnet(magnet))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? FileManager.default.removeItem(atPath: leecher.directory) }
+
+        // The honest peer is asked for every piece first but holds its answers; the liar then gets a
+        // duplicate request for piece 0, answers it wrongly at once and nothing after. The attempt mixes
+        // both; the honest peer alone then completes the metadata, which shows who lied.
+        let gate = AnswerGate()
+        let honest = try await ScriptedPeer.connect(to: leecher.port, from: Self.honestIP, infoHash: metainfo.infoHash, group: group,
+                                                    script: Self.metadataServer(claimedSize: truth.count, bytes: truth, gate: gate))
+        #expect(await honest.waitUntil(Self.askedForMetadata))
+        var bogus = truth
+        bogus[10] ^= 0xFF
+        let liar = try await ScriptedPeer.connect(to: leecher.port, from: Self.liarIP, infoHash: metainfo.infoHash, group: group,
+                                                  script: Self.metadataServer(claimedSize: truth.count, bytes: bogus, maxAnswers: 1))
+        #expect(await liar.waitUntil(Self.askedForMetadata))
+        try await Task.sleep(for: .milliseconds(200))   // the liar's piece lands first
+        gate.open()
+
+        let arrived = await ScriptedPeer.waitUntil(seconds: 5) { try await leecher.handle.status().pieceCount > 0 }
+        #expect(arrived, "metadata did not arrive")
+        #expect(await liar.waitUntil { $0.isClosed }, "the liar is still connected")
+        #expect(!honest.isClosed, "the honest peer was dropped")
+        let status = try await leecher.handle.status()
+        #expect(status.metadataFailures == 1)
+        #expect(status.bannedPeers == 1)
+        honest.close()
         await leecher.client.shutdown()
         try await group.shutdownGracefully()
     }
