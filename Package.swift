@@ -125,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "BurrowCLI",
             dependencies: [
-                "Engine", "TorrentModel", "Sockets", "Diagnostics", "Firewall", "SafeText",
+                "Engine", "TorrentModel", "Sockets", "Diagnostics", "Firewall", "SafeText", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -182,14 +182,15 @@ for ((round = 0; round < rounds; round++)); do
 done
 for client in "${schedule[@]}"; do
     out="$work/out"
-    rm -rf "$out"
+    rm -rf "$out" "$work/state"
     mkdir -p "$out"
     sync
     port=$((port + 1))   # a new port per client: the tracker still lists the previous one
     case "$client" in
         burrow)
             read -r -a burrow_extra <<< "${BURROW_EXTRA_ARGS:-}"
-            cmd=("$burrow_bin" download "$work/bench.torrent" --output "$out" --allow-unbound --port "$port"
+            cmd=("$burrow_bin" download "$work/bench.torrent" --output "$out" --state-dir "$work/state"
+                 --allow-unbound --port "$port"
                  ${burrow_extra[@]+"${burrow_extra[@]}"}) ;;
         lt)
             cmd=("$python" -u "$lt_peer" download --torrent "$work/bench.torrent" --save "$out"

@@ -32,15 +32,15 @@ mktorrent -a http://127.0.0.1:1/announce -o "$work/f.torrent" "$work/f.bin" >/de
 mkdir -p "$work/seed/out" "$work/idle" "$work/leech"
 cp "$work/f.bin" "$work/seed/out/"
 port=$((40000 + RANDOM % 20000))
-(cd "$work/seed" && exec "$bin" download "$work/f.torrent" --output out --allow-unbound --seed --port "$port" >seed.log 2>&1) &
+(cd "$work/seed" && exec "$bin" download "$work/f.torrent" --output out --state-dir state --allow-unbound --seed --port "$port" >seed.log 2>&1) &
 seeder=$!
 cg() { # name, seconds, burrow arguments...
   local name=$1 secs=$2; shift 2
   (cd "$work/$name" && timeout -s INT "$secs" valgrind --tool=callgrind --demangle=no \
       --callgrind-out-file="$work/$name.cg" "$work/burrow" "$@" >run.log 2>&1) || true
 }
-cg idle 45 download "$work/f.torrent" --output out --allow-unbound
-cg leech 150 download "$work/f.torrent" --output out --allow-unbound --peer "127.0.0.1:$port" --port $((port + 1))
+cg idle 45 download "$work/f.torrent" --output out --state-dir state --allow-unbound
+cg leech 150 download "$work/f.torrent" --output out --state-dir state --allow-unbound --peer "127.0.0.1:$port" --port $((port + 1))
 if ! cmp -s "$work/leech/out/f.bin" "$work/f.bin"; then
   echo "link-order: the profiled download did not complete; its log and the seeder's:" >&2
   tail -n 20 "$work/leech/run.log" "$work/seed/seed.log" >&2

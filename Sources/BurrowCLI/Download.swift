@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import NIOCore
 import Sockets
+import Storage
 import TorrentModel
 
 struct Download: AsyncParsableCommand {
@@ -18,6 +19,10 @@ struct Download: AsyncParsableCommand {
 
     @Option(name: .shortAndLong, help: "Folder to download into (the torrent's files go below it).")
     var output: String = "."
+
+    @Option(help: ArgumentHelp("Folder for Burrow's own state: resume data goes to DIR/resume (default \(StateDirectory.defaultPath() ?? "$HOME/.local/state/burrow")). Must not lie inside a torrent's files.",
+                               valueName: "DIR"))
+    var stateDir: String?
 
     @OptionGroup var network: NetworkOptions
 
@@ -98,9 +103,12 @@ struct Download: AsyncParsableCommand {
         var extraPeers = peer.compactMap(PeerAddress.init(parsing:))
         if case .magnet(let magnet) = loaded { extraPeers += magnet.peers.compactMap(PeerAddress.init(parsing:)) }
 
+        guard let state = stateDir ?? StateDirectory.defaultPath() else {
+            throw ValidationError("no state directory: HOME is not set; pass --state-dir DIR")
+        }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let options = SessionOptions(
-            outputDirectory: output, seed: seed, seedRatioLimit: seedRatio, forceRecheck: recheck,
+            outputDirectory: output, stateDirectory: state, seed: seed, seedRatioLimit: seedRatio, forceRecheck: recheck,
             filePriorities: priorities, maxPeers: maxPeers,
             downloadRateLimit: maxDownload.map { $0 * 1024 }, uploadRateLimit: maxUpload.map { $0 * 1024 },
             extraPeers: extraPeers)

@@ -183,7 +183,7 @@ public struct RuntimeReport: Sendable, Equatable, Codable {
         return Date(timeIntervalSince1970: TimeInterval(timegm(&fields)))
     }
 
-    private static func prepareDirectory(_ directory: String) throws {
+    static func prepareDirectory(_ directory: String) throws {
         var info = stat()
         if lstat(directory, &info) != 0 {
             let permissions = directory.hasPrefix("/run/") ? 0o755 : 0o700

@@ -14,9 +14,17 @@ public enum Recheck {
     /// `progress` is called on `eventLoop` with the number of pieces checked so far, after each piece.
     public static func recheck(storage: any PieceStorage, info: TorrentInfo, parallelism: Int, on eventLoop: EventLoop,
                                progress: @escaping @Sendable (Int) -> Void) -> EventLoopFuture<Bitfield> {
+        verify(pieces: Array(0..<info.pieceCount), storage: storage, info: info, parallelism: parallelism,
+               on: eventLoop, progress: progress)
+    }
+
+    /// Hashes only `pieces`: the result has a bit set for each of them that is valid on disk.
+    public static func verify(pieces: [Int], storage: any PieceStorage, info: TorrentInfo, parallelism: Int,
+                              on eventLoop: EventLoop,
+                              progress: @escaping @Sendable (Int) -> Void = { _ in }) -> EventLoopFuture<Bitfield> {
         let promise = eventLoop.makePromise(of: Bitfield.self)
         eventLoop.execute {
-            let run = RecheckRun(storage: storage, pieceCount: info.pieceCount, eventLoop: eventLoop,
+            let run = RecheckRun(storage: storage, pieces: pieces, pieceCount: info.pieceCount, eventLoop: eventLoop,
                                  promise: promise, progress: progress)
             run.start(parallelism: max(1, parallelism))
         }
@@ -27,20 +35,21 @@ public enum Recheck {
 /// One recheck's state, confined to its event loop (`NIOLoopBound` enforces that).
 private final class RecheckRun {
     private let storage: any PieceStorage
-    private let pieceCount: Int
+    /// The pieces to check, in order.
+    private let pieces: [Int]
     private let eventLoop: EventLoop
     private let promise: EventLoopPromise<Bitfield>
     private let progress: @Sendable (Int) -> Void
     private var have: Bitfield
-    /// Next piece to hand out; pieces below it are checked or in flight.
+    /// Index in `pieces` of the next piece to hand out; those before it are checked or in flight.
     private var nextPiece = 0
     private var checked = 0
     private var failed = false
 
-    init(storage: any PieceStorage, pieceCount: Int, eventLoop: EventLoop,
+    init(storage: any PieceStorage, pieces: [Int], pieceCount: Int, eventLoop: EventLoop,
          promise: EventLoopPromise<Bitfield>, progress: @escaping @Sendable (Int) -> Void) {
         self.storage = storage
-        self.pieceCount = pieceCount
+        self.pieces = pieces
         self.eventLoop = eventLoop
         self.promise = promise
         self.progress = progress
@@ -48,13 +57,13 @@ private final class RecheckRun {
     }
 
     func start(parallelism: Int) {
-        guard pieceCount > 0 else { return promise.succeed(have) }
-        for _ in 0..<min(parallelism, pieceCount) { launchNext() }
+        guard !pieces.isEmpty else { return promise.succeed(have) }
+        for _ in 0..<min(parallelism, pieces.count) { launchNext() }
     }
 
     private func launchNext() {
-        guard !failed, nextPiece < pieceCount else { return }
-        let piece = nextPiece
+        guard !failed, nextPiece < pieces.count else { return }
+        let piece = pieces[nextPiece]
         nextPiece += 1
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         storage.verifyPiece(piece, on: eventLoop).hop(to: eventLoop).whenComplete { result in
@@ -69,7 +78,7 @@ private final class RecheckRun {
             if valid { have[piece] = true }
             checked += 1
             progress(checked)
-            if checked == pieceCount { promise.succeed(have) } else { launchNext() }
+            if checked == pieces.count { promise.succeed(have) } else { launchNext() }
         case let .failure(error):
             failed = true
             promise.fail(error)

@@ -1,10 +1,13 @@
 import TorrentModel
 
 /// The compacted part of the resume data, stored as a bencoded dictionary:
-/// `epoch`, `file lengths`, `have` (bitfield bytes, wire order), `info hash`, `piece count`,
-/// `piece length`, `version`. `epoch` names the journal generation that continues this snapshot.
+/// `epoch`, `file identities` (one `FileIdentity` record per file, zeros where none was taken),
+/// `file lengths`, `have` (bitfield bytes, wire order), `info hash`, `piece count`, `piece length`,
+/// `version`. `epoch` names the journal generation that continues this snapshot. Everything but `have`
+/// and `file identities` must match the torrent, or the snapshot is not used.
 struct ResumeSnapshot: Equatable {
-    static let currentVersion = 1
+    /// 2: file identities added (version 1 lived in the output folder and is never read).
+    static let currentVersion = 2
 
     var epoch: UInt64
     var infoHash: [UInt8]
@@ -12,14 +15,17 @@ struct ResumeSnapshot: Equatable {
     var pieceLength: Int
     var fileLengths: [Int64]
     var have: Bitfield
+    /// Per file (torrent order), what it looked like when recorded; nil: not recorded.
+    var fileIdentities: [FileIdentity?]
 
-    init(info: TorrentInfo, epoch: UInt64, have: Bitfield) {
+    init(info: TorrentInfo, epoch: UInt64, have: Bitfield, fileIdentities: [FileIdentity?]? = nil) {
         self.epoch = epoch
         self.infoHash = info.infoHash.bytes
         self.pieceCount = info.pieceCount
         self.pieceLength = info.pieceLength
         self.fileLengths = info.files.map(\.length)
         self.have = have
+        self.fileIdentities = fileIdentities ?? Array(repeating: nil, count: info.files.count)
     }
 
     func encoded() -> [UInt8] {
@@ -27,6 +33,8 @@ struct ResumeSnapshot: Equatable {
         // Keys in byte order, as bencode requires.
         out.dictionary {
             $0.key("epoch"); $0.integer(Int64(epoch))
+            $0.key("file identities")
+            $0.bytes(fileIdentities.flatMap { $0?.encoded() ?? Array(repeating: 0, count: FileIdentity.encodedSize) })
             $0.key("file lengths"); $0.list(fileLengths)
             $0.key("have"); $0.bytes(have.bytes)
             $0.key("info hash"); $0.bytes(infoHash)
@@ -66,17 +74,27 @@ struct ResumeSnapshot: Equatable {
         }
         let infoHash = try bytesField("info hash")
         guard infoHash.count == InfoHash.byteCount else { throw ResumeSnapshotError("\"info hash\" is not 20 bytes") }
+        let identityBytes = try bytesField("file identities")
+        guard identityBytes.count == fileLengths.count * FileIdentity.encodedSize else {
+            throw ResumeSnapshotError("\"file identities\" does not hold one record per file")
+        }
+        let identities = stride(from: 0, to: identityBytes.count, by: FileIdentity.encodedSize).map {
+            FileIdentity.decode(identityBytes[$0..<($0 + FileIdentity.encodedSize)])
+        }
         return ResumeSnapshot(epoch: UInt64(epoch), infoHash: infoHash, pieceCount: Int(pieceCount),
-                              pieceLength: Int(pieceLength), fileLengths: fileLengths, have: have)
+                              pieceLength: Int(pieceLength), fileLengths: fileLengths, have: have,
+                              fileIdentities: identities)
     }
 
-    private init(epoch: UInt64, infoHash: [UInt8], pieceCount: Int, pieceLength: Int, fileLengths: [Int64], have: Bitfield) {
+    private init(epoch: UInt64, infoHash: [UInt8], pieceCount: Int, pieceLength: Int, fileLengths: [Int64], have: Bitfield,
+                 fileIdentities: [FileIdentity?]) {
         self.epoch = epoch
         self.infoHash = infoHash
         self.pieceCount = pieceCount
         self.pieceLength = pieceLength
         self.fileLengths = fileLengths
         self.have = have
+        self.fileIdentities = fileIdentities
     }
 
     /// Why this snapshot does not describe `info`, or nil when it does.

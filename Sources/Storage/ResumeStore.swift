@@ -9,20 +9,39 @@ import NIOPosix
 import SystemPackage
 import TorrentModel
 
+/// What the resume data claims, after the checks that cost no hashing.
+public struct ResumeClaim: Equatable, Sendable {
+    /// Claimed pieces nothing contradicts. Still only a claim: `ResumeSpotCheck` hashes a sample.
+    public var trusted: Bitfield
+    /// Claimed pieces whose files are now missing or too short: not had.
+    public var dropped: [Int]
+    /// Claimed pieces in files that changed since they were recorded: hash them before they count.
+    public var suspect: [Int]
+    /// The changed files (paths relative to the output directory), for the log.
+    public var changedFiles: [String]
+
+    public init(trusted: Bitfield, dropped: [Int] = [], suspect: [Int] = [], changedFiles: [String] = []) {
+        self.trusted = trusted
+        self.dropped = dropped
+        self.suspect = suspect
+        self.changedFiles = changedFiles
+    }
+}
+
 /// What `ResumeStore.loadResult()` found.
 public enum ResumeLoadResult: Equatable, Sendable {
-    /// Pieces known verified. `droppedPieces` were recorded but their files are now missing or too
-    /// short, so they are not in `have`.
-    case resumed(have: Bitfield, droppedPieces: [Int])
+    case resumed(ResumeClaim)
     /// No usable resume data; `reason` says why (the caller should recheck).
     case unavailable(reason: String)
 }
 
 /// Which pieces were verified, kept across restarts (even kill -9) without a full recheck.
 ///
-/// Lives in `<root>/.burrow/`: a snapshot `<info hash hex>.resume` (bencoded, replaced atomically via
-/// temp file + rename) and a journal `<info hash hex>.journal` that `recordVerified` appends one
-/// fixed-size record to per piece. Loading returns snapshot ∪ journal.
+/// Lives in a folder of Burrow's state directory (`<state>/resume/`), never in the output folder: a
+/// torrent's files can land anywhere below the output folder, so resume data there could be written,
+/// replaced or shadowed by a crafted torrent. Per torrent: a snapshot `<info hash hex>.resume` (bencoded,
+/// replaced atomically via temp file + rename) and a journal `<info hash hex>.journal` that
+/// `recordVerified` appends one fixed-size record to per piece. Loading returns snapshot ∪ journal.
 ///
 /// Invariant: a piece is recorded (journal or snapshot) only after its bytes were written and verified
 /// — callers record a piece only once `verifyPiece` returned true for it. Every record is one write(2)
@@ -35,17 +54,39 @@ public enum ResumeLoadResult: Equatable, Sendable {
 /// snapshot for a new epoch first, then swaps in an empty journal of that epoch; dying in between
 /// leaves an old-epoch journal whose records are all already in the new snapshot, and it is ignored.
 ///
+/// Tied to its torrent: snapshot and journal carry the info hash, the snapshot also the piece count,
+/// piece length and file lengths; any mismatch makes the data unavailable (recheck).
+///
+/// Checked on load without hashing everything (the cheap guard). A claim can go stale: the user or
+/// another program rewrites a file, a backup is restored, the folder is replaced. The snapshot records
+/// each file's `FileIdentity` (size, mtime in ns, inode). A file is *settled* in a snapshot when every
+/// piece touching it is had: Burrow never writes to it again, so on load any difference means someone
+/// else did, and the file's claimed pieces become `suspect` (hashed before they count — only those
+/// pieces, not the torrent). A file still being downloaded legitimately changes after the snapshot:
+/// blocks of pieces not yet verified keep landing, and after a kill -9 some landed after the last
+/// journal record (pieces in flight). Those writes never touch a claimed piece (a verified piece is
+/// never rewritten), but they do change size and mtime, so for such a file only what Burrow itself
+/// never does counts as a change: another inode (the file was replaced) or an mtime earlier than
+/// recorded (rolled back). That keeps a normal or kill -9 restart free of rechecks; what the identity
+/// cannot see (an in-place edit of a file still downloading, a snapshot planted with forged
+/// identities) is what `ResumeSpotCheck`'s random sample is for. Identities are taken at `reset` (every
+/// start, after the load was checked) and, by `compact`, when a file becomes settled; otherwise the
+/// previous record is carried over, so compaction stats only files that just completed.
+///
 /// All methods block on file I/O: call them on a thread pool (the `…(threadPool:on:)` variants do).
 /// Thread-safe; calls are serialised.
 public final class ResumeStore: Sendable {
     public let info: TorrentInfo
-    /// The output directory, or why it is unusable (reported by every operation).
+    /// The resume folder, or why it is unusable (reported by every operation).
     private let rootedDirectory: Result<RootedDirectory, StorageError>
-    private let root: String
+    /// The output directory the torrent's files are in (only inspected, never written).
+    private let payload: Result<RootedDirectory, StorageError>
+    private let directoryPath: String
+    private let writeFile: FileWriter
     private let state: NIOLockedValueBox<State>
 
-    /// The folder under the output directory that holds Burrow's own files.
-    public static let folderName = ".burrow"
+    /// Writes all of `bytes` to `fd` from offset 0; a seam so tests can make the disk fail.
+    typealias FileWriter = @Sendable (_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(Errno) -> Void
 
     private struct OpenJournal {
         let fd: Int32
@@ -59,11 +100,20 @@ public final class ResumeStore: Sendable {
         var lastUnavailableReason: String?
     }
 
-    /// `root` is the output directory. Touches nothing until used.
-    public init(root: String, info: TorrentInfo) {
+    /// `directory` is the resume folder (`StateDirectory.resumeFolder(in:)`, created 0700 on first
+    /// write); `payloadRoot` the output directory. Touches nothing until used.
+    public convenience init(directory: String, payloadRoot: String, info: TorrentInfo) {
+        self.init(directory: directory, payloadRoot: payloadRoot, info: info) { fd, bytes throws(Errno) in
+            try PositionalIO.writeFully(fd: fd, from: bytes, at: 0)
+        }
+    }
+
+    init(directory: String, payloadRoot: String, info: TorrentInfo, writeFile: @escaping FileWriter) {
         self.info = info
-        self.root = root
-        self.rootedDirectory = Result { () throws(StorageError) in try RootedDirectory(root: root) }
+        self.directoryPath = directory
+        self.rootedDirectory = Result { () throws(StorageError) in try RootedDirectory(root: directory, folderMode: 0o700) }
+        self.payload = Result { () throws(StorageError) in try RootedDirectory(root: payloadRoot) }
+        self.writeFile = writeFile
         self.state = NIOLockedValueBox(State())
     }
 
@@ -73,21 +123,21 @@ public final class ResumeStore: Sendable {
 
     private var snapshotName: String { info.infoHash.hex + ".resume" }
     private var journalName: String { info.infoHash.hex + ".journal" }
-    public var snapshotPath: String { root + "/" + Self.folderName + "/" + snapshotName }
-    public var journalPath: String { root + "/" + Self.folderName + "/" + journalName }
+    public var snapshotPath: String { directoryPath + "/" + snapshotName }
+    public var journalPath: String { directoryPath + "/" + journalName }
 
     /// Why the last `load()` returned nil.
     public var lastUnavailableReason: String? { state.withLockedValue { $0.lastUnavailableReason } }
 
-    /// Snapshot ∪ journal, minus pieces whose files are missing or too short; nil (see
-    /// `lastUnavailableReason`) when there is no resume data or it does not match this torrent.
-    /// Throws only when the resume files exist but cannot be read.
+    /// The claimed pieces nothing contradicts (`ResumeClaim.trusted`); nil (see `lastUnavailableReason`)
+    /// when there is no resume data or it does not match this torrent. Throws only when the resume files
+    /// exist but cannot be read. The engine uses `loadResult()` and `ResumeSpotCheck` instead.
     public func load() throws -> Bitfield? {
         let result = try loadResult()
         switch result {
-        case let .resumed(have, _):
+        case let .resumed(claim):
             state.withLockedValue { $0.lastUnavailableReason = nil }
-            return have
+            return claim.trusted
         case let .unavailable(reason):
             state.withLockedValue { $0.lastUnavailableReason = reason }
             return nil
@@ -107,10 +157,20 @@ public final class ResumeStore: Sendable {
             if stored.snapshot == nil, let header = stored.journalHeader, header.epoch != 0 {
                 return .unavailable(reason: "the resume snapshot \(snapshotPath) is missing but its journal continues it")
             }
-            var have = stored.recordedPieces
-            let dropped = piecesMissingOnDisk(have)
-            for piece in dropped { have[piece] = false }
-            return .resumed(have: have, droppedPieces: dropped)
+            var claim = ResumeClaim(trusted: stored.recordedPieces)
+            claim.dropped = piecesMissingOnDisk(claim.trusted)
+            for piece in claim.dropped { claim.trusted[piece] = false }
+            if let snapshot = stored.snapshot {
+                let changed = filesChanged(since: snapshot)
+                claim.changedFiles = changed.map { info.files[$0].relativePath }
+                var suspect = Set<Int>()
+                for fileIndex in changed {
+                    for piece in info.pieces(overlappingFile: fileIndex) where claim.trusted[piece] { suspect.insert(piece) }
+                }
+                claim.suspect = suspect.sorted()
+                for piece in claim.suspect { claim.trusted[piece] = false }
+            }
+            return .resumed(claim)
         }
     }
 
@@ -169,7 +229,7 @@ public final class ResumeStore: Sendable {
 
     /// Everything on disk, or the reason it cannot be used.
     private func readStoredState() throws -> Result<StoredState, ReasonError> {
-        let files = try directory.withDirectory([Self.folderName], create: false) { folder in
+        let files = try directory.withRoot(create: false) { folder in
             (try readWholeFile(snapshotName, in: folder), try readWholeFile(journalName, in: folder))
         }
         let (snapshotBytes, journalBytes) = files ?? (nil, nil)
@@ -212,7 +272,7 @@ public final class ResumeStore: Sendable {
     }
 
     private func readWholeFile(_ name: String, in folder: Int32) throws -> [UInt8]? {
-        let display = Self.folderName + "/" + name
+        let display = directoryPath + "/" + name
         let fd = RootedDirectory.retrying { openat(folder, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
@@ -233,7 +293,7 @@ public final class ResumeStore: Sendable {
         func size(of fileIndex: Int) -> Int64 {
             if let known = sizes[fileIndex] { return known }
             // Anything unreadable counts as missing: dropping a piece only costs a re-download.
-            let size = ((try? directory.fileSize(info.files[fileIndex].path)) ?? nil) ?? -1
+            let size = ((try? payload.get().fileSize(info.files[fileIndex].path)) ?? nil) ?? -1
             sizes[fileIndex] = size
             return size
         }
@@ -242,6 +302,36 @@ public final class ResumeStore: Sendable {
                 !info.files[fileIndex].isPadding
                     && size(of: fileIndex) < info.requiredFileLength(fileIndex: fileIndex, forPiece: piece)
             }
+        }
+    }
+
+    /// Files whose identity differs from the snapshot's record in a way Burrow's own writes never cause
+    /// (see the type's comment): missing files and files without a record are left to other checks.
+    private func filesChanged(since snapshot: ResumeSnapshot) -> [Int] {
+        info.files.indices.filter { fileIndex in
+            guard let recorded = snapshot.fileIdentities[fileIndex],
+                  let current = (try? payload.get().fileIdentity(info.files[fileIndex].path)) ?? nil else { return false }
+            if isSettled(fileIndex, in: snapshot.have) { return current != recorded }
+            return current.inode != recorded.inode || current.modifiedNanoseconds < recorded.modifiedNanoseconds
+        }
+    }
+
+    /// Every piece touching the file is had: Burrow will not write to it again.
+    private func isSettled(_ fileIndex: Int, in have: Bitfield) -> Bool {
+        info.pieces(overlappingFile: fileIndex).allSatisfy { have[$0] }
+    }
+
+    /// The identities to record with `have`: a file's previous record is kept unless the file became
+    /// settled since (or has none); only those files are stat'ed. Without `previous` every file is.
+    private func identities(for have: Bitfield, previous: ResumeSnapshot?) -> [FileIdentity?] {
+        info.files.indices.map { fileIndex in
+            let file = info.files[fileIndex]
+            guard !file.isPadding, file.length > 0 else { return nil }
+            if let previous, let prior = previous.fileIdentities[fileIndex],
+               isSettled(fileIndex, in: previous.have) || !isSettled(fileIndex, in: have) {
+                return prior
+            }
+            return (try? payload.get().fileIdentity(file.path)) ?? nil
         }
     }
 
@@ -254,20 +344,23 @@ public final class ResumeStore: Sendable {
         try state.withLockedValue { state in
             var snapshotHave = have
             var highestEpoch: UInt64 = state.journal?.epoch ?? 0
+            var previous: ResumeSnapshot?
             switch try readStoredState() {
             case let .success(stored):
                 highestEpoch = max(highestEpoch, stored.highestEpoch)
                 if keepingJournaledPieces {
                     let journaled = stored.recordedPieces.setIndices.filter { stored.snapshot?.have[$0] != true }
                     for piece in journaled { snapshotHave[piece] = true }
+                    previous = stored.snapshot
                 }
             case .failure:
                 break  // unusable old files: replaced below
             }
             let epoch = highestEpoch + 1
-            let snapshot = ResumeSnapshot(info: info, epoch: epoch, have: snapshotHave).encoded()
+            let snapshot = ResumeSnapshot(info: info, epoch: epoch, have: snapshotHave,
+                                          fileIdentities: identities(for: snapshotHave, previous: previous)).encoded()
             let header = ResumeJournalFormat.header(infoHash: info.infoHash.bytes, epoch: epoch)
-            try directory.withDirectory([Self.folderName], create: true) { folder in
+            try directory.withRoot(create: true) { folder in
                 try replaceAtomically(snapshotName, in: folder, with: snapshot)
                 try replaceAtomically(journalName, in: folder, with: header)
             }
@@ -293,12 +386,12 @@ public final class ResumeStore: Sendable {
             currentEpoch = (try? highestEpochOnDisk()).map { $0 + 1 } ?? 1
             journalUsable = false
         }
-        let journal = try directory.withDirectory([Self.folderName], create: true) { folder -> OpenJournal in
+        let journal = try directory.withRoot(create: true) { folder -> OpenJournal in
             if !journalUsable {
                 let header = ResumeJournalFormat.header(infoHash: info.infoHash.bytes, epoch: currentEpoch)
                 try replaceAtomically(journalName, in: folder, with: header)
             }
-            let display = Self.folderName + "/" + journalName
+            let display = journalPath
             let fd = RootedDirectory.retrying { openat(folder, journalName, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else {
                 throw StorageError.system(operation: .opening, path: display, offset: nil, errno: Errno(rawValue: errno))
@@ -323,7 +416,7 @@ public final class ResumeStore: Sendable {
 
     /// The highest epoch in a snapshot or journal header on disk, even if the rest is unusable.
     private func highestEpochOnDisk() throws -> UInt64 {
-        let files = try directory.withDirectory([Self.folderName], create: false) { folder in
+        let files = try directory.withRoot(create: false) { folder in
             (try readWholeFile(snapshotName, in: folder), try readWholeFile(journalName, in: folder))
         }
         var highest: UInt64 = 0
@@ -337,31 +430,37 @@ public final class ResumeStore: Sendable {
     }
 
     /// Write to a temp file, flush it, rename over `name`, flush the folder: readers see the old or the
-    /// new contents, never a mix, whenever the process dies.
+    /// new contents, never a mix, whenever the process dies. On any failure (a full disk, say) the temp
+    /// file is removed again, so nothing half-written is left behind.
     private func replaceAtomically(_ name: String, in folder: Int32, with bytes: [UInt8]) throws {
         let temporary = name + ".tmp"
-        let display = Self.folderName + "/" + temporary
+        let display = directoryPath + "/" + temporary
         let fd = RootedDirectory.retrying {
-            openat(folder, temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            openat(folder, temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
         guard fd >= 0 else {
             throw StorageError.system(operation: .creating, path: display, offset: nil, errno: Errno(rawValue: errno))
         }
         do {
-            try bytes.withUnsafeBytes { buffer in
-                try performing(.writing, on: display, at: 0) { () throws(Errno) in try PositionalIO.writeFully(fd: fd, from: buffer, at: 0) }
+            do {
+                try bytes.withUnsafeBytes { buffer in
+                    try performing(.writing, on: display, at: 0) { () throws(Errno) in try writeFile(fd, buffer) }
+                }
+                try performing(.syncing, on: display) { () throws(Errno) in try PositionalIO.syncData(fd) }
+            } catch {
+                PositionalIO.closeDescriptor(fd)
+                throw error
             }
-            try performing(.syncing, on: display) { () throws(Errno) in try PositionalIO.syncData(fd) }
-        } catch {
             PositionalIO.closeDescriptor(fd)
+            guard renameat(folder, temporary, folder, name) == 0 else {
+                throw StorageError.system(operation: .renaming, path: display, offset: nil, errno: Errno(rawValue: errno))
+            }
+        } catch {
+            unlinkat(folder, temporary, 0)
             throw error
         }
-        PositionalIO.closeDescriptor(fd)
-        guard renameat(folder, temporary, folder, name) == 0 else {
-            throw StorageError.system(operation: .renaming, path: display, offset: nil, errno: Errno(rawValue: errno))
-        }
         // Make the rename itself durable.
-        try performing(.syncing, on: Self.folderName) { () throws(Errno) in
+        try performing(.syncing, on: directoryPath) { () throws(Errno) in
             while fsync(folder) != 0 { if errno != EINTR { throw Errno(rawValue: errno) } }
         }
     }

@@ -15,12 +15,15 @@ import SystemPackage
 /// are followed.) Walking by descriptor also closes the race between checking a folder and using it.
 struct RootedDirectory: Sendable {
     let root: String
+    /// Permissions of folders this creates (the root too, and any missing folder above it).
+    let folderMode: mode_t
 
-    init(root: String) throws(StorageError) {
+    init(root: String, folderMode: mode_t = 0o755) throws(StorageError) {
         guard !root.isEmpty, !root.utf8.contains(0) else {
-            throw StorageError.invalidArgument("the output directory path \"\(root)\" is empty or contains NUL")
+            throw StorageError.invalidArgument("the directory path \"\(root)\" is empty or contains NUL")
         }
         self.root = root
+        self.folderMode = folderMode
     }
 
     /// Refuses anything but plain names; `display` is how the path appears in errors.
@@ -50,7 +53,7 @@ struct RootedDirectory: Sendable {
         for component in root.split(separator: "/", omittingEmptySubsequences: true) {
             let path = prefix.map { $0 + "/" + component } ?? String(component)
             prefix = path
-            if mkdir(path, 0o755) != 0, errno != EEXIST {
+            if mkdir(path, folderMode) != 0, errno != EEXIST {
                 throw StorageError.system(operation: .creatingDirectory, path: path, offset: nil,
                                           errno: Errno(rawValue: errno))
             }
@@ -132,6 +135,28 @@ struct RootedDirectory: Sendable {
         return info.st_mode & S_IFMT == S_IFREG ? Int64(info.st_size) : nil
     }
 
+    /// What identifies a regular file's current contents cheaply (see `FileIdentity`), or nil when it is
+    /// missing or anything else (a link, a folder) is there.
+    func fileIdentity(_ components: [String]) throws -> FileIdentity? {
+        try Self.validate(components)
+        guard let directory = try openDirectory(components.dropLast(), create: false) else { return nil }
+        defer { PositionalIO.closeDescriptor(directory) }
+        var info = stat()
+        guard fstatat(directory, components[components.count - 1], &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw StorageError.system(operation: .inspecting, path: components.joined(separator: "/"),
+                                      offset: nil, errno: Errno(rawValue: errno))
+        }
+        return info.st_mode & S_IFMT == S_IFREG ? FileIdentity(info) : nil
+    }
+
+    /// Runs `body` with a descriptor of the root folder itself (created if `create`); nil if it is missing.
+    func withRoot<T>(create: Bool, _ body: (Int32) throws -> T) throws -> T? {
+        guard let directory = try openDirectory([], create: create) else { return nil }
+        defer { PositionalIO.closeDescriptor(directory) }
+        return try body(directory)
+    }
+
     /// Runs `body` with a descriptor of folder `components` (created if `create`); nil if it is missing.
     func withDirectory<T>(_ components: [String], create: Bool, _ body: (Int32) throws -> T) throws -> T? {
         try Self.validate(components)
@@ -162,7 +187,7 @@ struct RootedDirectory: Sendable {
         var walked: [String] = []
         for component in components {
             walked.append(component)
-            if create, mkdirat(fd, component, 0o755) != 0, errno != EEXIST {
+            if create, mkdirat(fd, component, folderMode) != 0, errno != EEXIST {
                 let code = errno
                 PositionalIO.closeDescriptor(fd)
                 throw StorageError.system(operation: .creatingDirectory, path: walked.joined(separator: "/"),

@@ -145,3 +145,19 @@ enum SocketAddressParsing {
         }
     }
 }
+
+@Suite struct RuntimeReportLockTests {
+    @Test func onlyOneHolderAtATimeAndTheSecondIsToldWho() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let path = scratch.path + "/run/status.json"
+        var first: RuntimeReportLock? = try RuntimeReportLock.acquire(for: path)
+        try Machine.report().write(to: path)  // the owner's report, pid 4242
+        let refused = try #require(throws: RuntimeReportError.self) { try RuntimeReportLock.acquire(for: path) }
+        #expect(refused.description == "runtime report \(path) is owned by another running burrow (pid 4242): "
+                + "this one writes no runtime report, so burrow doctor describes the other")
+        #expect(first?.reportPath == path)
+        first = nil  // the owner exits (the kernel drops the lock even after kill -9)
+        #expect(try RuntimeReportLock.acquire(for: path).reportPath == path)
+    }
+}

@@ -123,7 +123,10 @@ import TorrentModel
         let torrentBytes = try TorrentCreator.create(files: files, name: "payload", pieceLength: 16 * 1024)
         let metainfo = try Metainfo.parse(torrentBytes)
         let seedDir = try Self.temporaryDirectory(), leechDir = try Self.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: seedDir); try? FileManager.default.removeItem(atPath: leechDir) }
+        let stateDir = try Self.temporaryDirectory()
+        defer {
+            for directory in [seedDir, leechDir, stateDir] { try? FileManager.default.removeItem(atPath: directory) }
+        }
         try Self.write(files, name: "payload", into: seedDir)
 
         let seedPort = Self.freePort()
@@ -135,7 +138,8 @@ import TorrentModel
         do {
             let leecher = Self.client(port: seedPort + 1)
             try await leecher.start()
-            let leeching = try await leecher.add(.metainfo(metainfo), options: SessionOptions(outputDirectory: leechDir, extraPeers: [seedAddress]))
+            let leeching = try await leecher.add(.metainfo(metainfo), options: SessionOptions(
+                outputDirectory: leechDir, stateDirectory: stateDir, extraPeers: [seedAddress]))
             for _ in 0..<100 {
                 try await Task.sleep(for: .milliseconds(100))
                 firstRunPieces = try await leeching.status().piecesHad
@@ -151,7 +155,8 @@ import TorrentModel
         // Second run: the resume data brings back every verified piece before any peer is contacted.
         let leecher = Self.client(port: seedPort + 2)
         try await leecher.start()
-        let leeching = try await leecher.add(.metainfo(metainfo), options: SessionOptions(outputDirectory: leechDir, extraPeers: [seedAddress]))
+        let leeching = try await leecher.add(.metainfo(metainfo), options: SessionOptions(
+            outputDirectory: leechDir, stateDirectory: stateDir, extraPeers: [seedAddress]))
         let restored = try await leeching.status().piecesHad
         #expect(restored >= firstRunPieces, "restart lost verified pieces: \(restored) < \(firstRunPieces)")
         try await Self.waitComplete(leeching, seconds: 60)

@@ -247,14 +247,17 @@ class BurrowClient(Client):
 
     def seed(self, ws, torrent, data_root):
         port = ws.ports.take()
+        # Each Burrow gets its own state directory in the workspace: nothing lands in ~/.local/state.
         return ws.registry.spawn("burrow-seed", [
             self.binary, "download", str(torrent.path), "--output", str(data_root),
+            "--state-dir", str(ws.path(f"state-{data_root.name}")),
             "--seed", "--allow-unbound", "--port", str(port), *self.extra_args])
 
     def download(self, ws, source, out_dir):
         port = ws.ports.take()
         process = ws.registry.spawn("burrow-download", [
             self.binary, "download", source, "--output", str(out_dir),
+            "--state-dir", str(ws.path(f"state-{out_dir.name}")),
             "--allow-unbound", "--port", str(port), *self.extra_args])
         return Download(self, process, out_dir, exits_when_complete=True)
 

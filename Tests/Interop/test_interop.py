@@ -249,7 +249,7 @@ class InteropTest(unittest.TestCase):
             tracker.wait_for_seeders(torrent.info_hash_hex, 1, SEEDERS_READY_TIMEOUT, [seed])
             out_dir = ws.path("download")
             argv = [subject.binary, "download", str(torrent.path), "--output", str(out_dir),
-                    "--allow-unbound", "--log-level", "info"]
+                    "--state-dir", str(ws.path("state")), "--allow-unbound", "--log-level", "info"]
             # First run, throttled so that it is surely mid-download when killed.
             first = ws.registry.spawn("burrow-first", argv + ["--port", str(ws.ports.take()),
                                                               "--max-download", "3000"])

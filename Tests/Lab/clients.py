@@ -55,7 +55,9 @@ def parse_progress(line: str) -> int | None:
 
 def client_argv(kind: str, torrent: Path, output: Path, bind: list[str], port: int) -> list[str]:
     if kind == "burrow":
-        return [burrow_bin(), "download", str(torrent), "--output", str(output), "--bind", ",".join(bind),
+        # Burrow's state (resume data) beside the output folder, never in ~/.local/state or /var/lib/burrow.
+        return [burrow_bin(), "download", str(torrent), "--output", str(output),
+                "--state-dir", str(output.parent / (output.name + ".state")), "--bind", ",".join(bind),
                 "--dns", L.SWARM_DNS_IP, "--port", str(port)]
     if kind == "lt":
         return [L.PYTHON, "-u", str(L.HERE / "lt_client.py"), "--torrent", str(torrent), "--output", str(output),

@@ -33,7 +33,7 @@ struct ResumeStoreTests {
 
     @Test func noResumeDataIsReportedWithAReason() async throws {
         try await Fixture.run { fixture async throws in
-            let store = ResumeStore(root: fixture.root, info: Self.torrent.info)
+            let store = fixture.resumeStore(Self.torrent.info)
             #expect(try store.load() == nil)
             #expect(store.lastUnavailableReason?.hasPrefix("there is no resume data at") == true)
         }
@@ -43,23 +43,23 @@ struct ResumeStoreTests {
         try await Fixture.run { fixture in
             try await writeAll(fixture)
             let info = Self.torrent.info
-            let store = ResumeStore(root: fixture.root, info: info)
+            let store = fixture.resumeStore(info)
             try store.recordVerified(piece: 1)
             try store.recordVerified(piece: 3)
-            #expect(store.journalPath == fixture.root + "/.burrow/\(info.infoHash.hex).journal")
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([1, 3]))
+            #expect(store.journalPath == fixture.base + "/state/resume/\(info.infoHash.hex).journal")
+            #expect(try fixture.resumeStore(info).load() == bitfield([1, 3]))
 
             try store.compact(have: bitfield([1, 3, 4]))
             let journalSize = try FileManager.default.attributesOfItem(atPath: store.journalPath)[.size] as? Int
             #expect(journalSize == ResumeJournalFormat.headerSize)  // emptied
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([1, 3, 4]))
+            #expect(try fixture.resumeStore(info).load() == bitfield([1, 3, 4]))
 
             try store.recordVerified(piece: 6)
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([1, 3, 4, 6]))
+            #expect(try fixture.resumeStore(info).load() == bitfield([1, 3, 4, 6]))
             store.close()
             #expect(fixture.openDescriptorPaths() == [])
-            // Only the two resume files live in .burrow (temp files were renamed away).
-            let names = try FileManager.default.contentsOfDirectory(atPath: fixture.root + "/.burrow").sorted()
+            // Only the two resume files live in the resume folder (temp files were renamed away).
+            let names = try FileManager.default.contentsOfDirectory(atPath: fixture.resumeFolder).sorted()
             #expect(names == ["\(info.infoHash.hex).journal", "\(info.infoHash.hex).resume"])
         }
     }
@@ -69,15 +69,15 @@ struct ResumeStoreTests {
             try await writeAll(fixture)
             let info = Self.torrent.info
             // First run: compacts once, then verifies more pieces and is killed (no compact, no close).
-            let firstRun = ResumeStore(root: fixture.root, info: info)
+            let firstRun = fixture.resumeStore(info)
             try firstRun.recordVerified(piece: 0)
             try firstRun.compact(have: bitfield([0]))
             for piece in [2, 5, 9] { try firstRun.recordVerified(piece: piece) }
-            let restarted = ResumeStore(root: fixture.root, info: info)
+            let restarted = fixture.resumeStore(info)
             #expect(try restarted.load() == bitfield([0, 2, 5, 9]))
             // The restarted process keeps journaling after what it found.
             try restarted.recordVerified(piece: 7)
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([0, 2, 5, 7, 9]))
+            #expect(try fixture.resumeStore(info).load() == bitfield([0, 2, 5, 7, 9]))
             firstRun.close()
             restarted.close()
         }
@@ -87,7 +87,7 @@ struct ResumeStoreTests {
         try await Fixture.run { fixture in
             try await writeAll(fixture)
             let info = Self.torrent.info
-            let store = ResumeStore(root: fixture.root, info: info)
+            let store = fixture.resumeStore(info)
             try store.compact(have: bitfield([0]))  // epoch 1
             try store.recordVerified(piece: 4)
             store.close()
@@ -95,14 +95,14 @@ struct ResumeStoreTests {
             // the epoch-1 journal must be ignored, and nothing is lost since the snapshot holds it all.
             let newer = ResumeSnapshot(info: info, epoch: 2, have: bitfield([0, 4, 8])).encoded()
             try Data(newer).write(to: URL(fileURLWithPath: store.snapshotPath))
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([0, 4, 8]))
+            #expect(try fixture.resumeStore(info).load() == bitfield([0, 4, 8]))
             // A leftover temp file from a kill before the rename is ignored too.
             try Data("garbage".utf8).write(to: URL(fileURLWithPath: store.snapshotPath + ".tmp"))
-            let resumed = ResumeStore(root: fixture.root, info: info)
+            let resumed = fixture.resumeStore(info)
             #expect(try resumed.load() == bitfield([0, 4, 8]))
             // Journaling resumes in the snapshot's epoch.
             try resumed.recordVerified(piece: 6)
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([0, 4, 6, 8]))
+            #expect(try fixture.resumeStore(info).load() == bitfield([0, 4, 6, 8]))
             resumed.close()
         }
     }
@@ -111,23 +111,23 @@ struct ResumeStoreTests {
         try await Fixture.run { fixture in
             try await writeAll(fixture)
             let info = Self.torrent.info
-            let store = ResumeStore(root: fixture.root, info: info)
+            let store = fixture.resumeStore(info)
             try store.recordVerified(piece: 2)
             try store.recordVerified(piece: 5)
             store.close()
             // Killed mid-append: three bytes of a record.
             try appendBytes(Array(ResumeJournalFormat.record(piece: 8).prefix(3)), to: store.journalPath)
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([2, 5]))
+            #expect(try fixture.resumeStore(info).load() == bitfield([2, 5]))
             // The next run cuts the torn bytes off before appending, so its records stay readable.
-            let next = ResumeStore(root: fixture.root, info: info)
+            let next = fixture.resumeStore(info)
             try next.recordVerified(piece: 7)
             next.close()
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([2, 5, 7]))
+            #expect(try fixture.resumeStore(info).load() == bitfield([2, 5, 7]))
             // A zero-filled record (what a crash can leave after a size update) does not claim piece 0.
             try appendBytes([UInt8](repeating: 0, count: 8), to: store.journalPath)
             // Nor does a record naming a piece past the end.
             try appendBytes(ResumeJournalFormat.record(piece: 500), to: store.journalPath)
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([2, 5, 7]))
+            #expect(try fixture.resumeStore(info).load() == bitfield([2, 5, 7]))
         }
     }
 
@@ -135,14 +135,14 @@ struct ResumeStoreTests {
         try await Fixture.run { fixture in
             try await writeAll(fixture)
             let info = Self.torrent.info
-            let store = ResumeStore(root: fixture.root, info: info)
+            let store = fixture.resumeStore(info)
             try store.compact(have: bitfield([1, 2]))
             store.close()
             // Same layout, different identity; its files were copied over ours.
             let other = TestTorrent(pieceLength: 1024, files: [
                 .init(path: ["r", "a.bin"], length: 4000), .init(path: ["r", "b.bin"], length: 6000),
             ], seed: 4)
-            let otherStore = ResumeStore(root: fixture.root, info: other.info)
+            let otherStore = fixture.resumeStore(other.info)
             try FileManager.default.copyItem(atPath: store.snapshotPath, toPath: otherStore.snapshotPath)
             #expect(try otherStore.load() == nil)
             #expect(otherStore.lastUnavailableReason?.contains("belongs to info hash \(info.infoHash.hex)") == true)
@@ -158,8 +158,8 @@ struct ResumeStoreTests {
         try await Fixture.run { fixture in
             try await writeAll(fixture)
             let info = Self.torrent.info
-            let store = ResumeStore(root: fixture.root, info: info)
-            try FileManager.default.createDirectory(atPath: fixture.root + "/.burrow", withIntermediateDirectories: true)
+            let store = fixture.resumeStore(info)
+            try FileManager.default.createDirectory(atPath: fixture.resumeFolder, withIntermediateDirectories: true)
             try Data("d4:spam".utf8).write(to: URL(fileURLWithPath: store.snapshotPath))
             guard case let .unavailable(reason) = try store.loadResult() else {
                 Issue.record("a corrupt snapshot was accepted")
@@ -188,17 +188,17 @@ struct ResumeStoreTests {
         try await Fixture.run { fixture in
             try await writeAll(fixture)
             let info = Self.torrent.info
-            let store = ResumeStore(root: fixture.root, info: info)
+            let store = fixture.resumeStore(info)
             for piece in [0, 3, 4, 9] { try store.recordVerified(piece: piece) }
             store.close()
             // b.bin (bytes 4000..<10000) cut to 1000 bytes: piece 3 (3072..<4096) needs 96 of them and
             // survives; pieces 4 and 9 need more and are dropped.
             #expect(truncate(fixture.path("r/b.bin"), 1000) == 0)
-            let result = try ResumeStore(root: fixture.root, info: info).loadResult()
-            #expect(result == .resumed(have: bitfield([0, 3]), droppedPieces: [4, 9]))
+            let result = try fixture.resumeStore(info).loadResult()
+            #expect(result == .resumed(ResumeClaim(trusted: bitfield([0, 3]), dropped: [4, 9])))
             // A missing file drops every piece that touches it.
             try FileManager.default.removeItem(atPath: fixture.path("r/a.bin"))
-            #expect(try ResumeStore(root: fixture.root, info: info).load() == bitfield([]))
+            #expect(try fixture.resumeStore(info).load() == bitfield([]))
         }
     }
 
@@ -206,7 +206,7 @@ struct ResumeStoreTests {
         try await Fixture.run { fixture in
             try await writeAll(fixture)
             let info = Self.torrent.info
-            let store = ResumeStore(root: fixture.root, info: info)
+            let store = fixture.resumeStore(info)
             try store.recordVerified(piece: 8)
             try store.compact(have: bitfield([1]))  // 8 was journaled before: kept
             #expect(try store.load() == bitfield([1, 8]))
@@ -223,7 +223,7 @@ struct ResumeStoreTests {
     @Test func futureVariantsRunOnTheThreadPool() async throws {
         try await Fixture.run { fixture in
             try await writeAll(fixture)
-            let store = ResumeStore(root: fixture.root, info: Self.torrent.info)
+            let store = fixture.resumeStore(Self.torrent.info)
             try await store.recordVerified(piece: 2, threadPool: fixture.threadPool, on: fixture.eventLoop).get()
             try await store.compact(have: bitfield([2, 3]), threadPool: fixture.threadPool, on: fixture.eventLoop).get()
             let loaded = try await store.load(threadPool: fixture.threadPool, on: fixture.eventLoop).get()

@@ -106,6 +106,14 @@ struct Fixture: Sendable {
 
     func path(_ relative: String) -> String { root + "/" + relative }
 
+    /// Burrow's state directory for the test, beside (not inside) the output directory.
+    var stateDirectory: String { base + "/state" }
+    var resumeFolder: String { StateDirectory.resumeFolder(in: stateDirectory) }
+
+    func resumeStore(_ info: TorrentInfo) -> ResumeStore {
+        ResumeStore(directory: resumeFolder, payloadRoot: root, info: info)
+    }
+
     func contents(_ relative: String) -> [UInt8]? {
         FileManager.default.contents(atPath: path(relative)).map { Array($0) }
     }

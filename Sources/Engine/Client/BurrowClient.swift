@@ -63,6 +63,8 @@ public final class BurrowClient: Sendable {
     }
     private let started = Date()
     private let loopState: NIOLoopBoundBox<LoopState>
+    /// Held while this client owns `configuration.runtimeReportPath`; nil: it writes no report.
+    private let reportLock = NIOLockedValueBox<RuntimeReportLock?>(nil)
 
     public init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -88,7 +90,7 @@ public final class BurrowClient: Sendable {
     /// Starts the tunnel guard and accepts peers on the listen port. With no tunnel up yet this succeeds:
     /// everything waits until one appears.
     public func start() async throws {
-        if configuration.runtimeReportPath != nil {
+        if let path = configuration.runtimeReportPath, claimRuntimeReport(at: path) {
             try await loop.submit {
                 self.loopState.value.reportTask = self.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(2)) { _ in
                     self.writeRuntimeReport()
@@ -195,9 +197,22 @@ public final class BurrowClient: Sendable {
 
     // MARK: - Runtime report (for `burrow doctor`)
 
+    /// Takes ownership of the report path (see `RuntimeReportLock`); false, with a notice, if another
+    /// burrow owns it.
+    private func claimRuntimeReport(at path: String) -> Bool {
+        do {
+            let lock = try RuntimeReportLock.acquire(for: path)
+            reportLock.withLockedValue { $0 = lock }
+            return true
+        } catch {
+            logger.notice("\(error)")
+            return false
+        }
+    }
+
     /// Writes the report off the loop (file I/O): tunnel state, kill switch, external address, leak alarm.
     private func writeRuntimeReport() {
-        guard let path = configuration.runtimeReportPath else { return }
+        guard let path = reportLock.withLockedValue({ $0?.reportPath }) else { return }
         let state = loopState.value
         let report = RuntimeReport(
             started: started, policy: configuration.networkPolicy,
@@ -267,7 +282,11 @@ public final class BurrowClient: Sendable {
         }
         for session in all { try? await session.stop().get() }
         try? await loop.submit { self.loopState.value.reportTask?.cancel() }.get()
-        if let path = configuration.runtimeReportPath { _ = RuntimeReport.remove(at: path) }
+        if let path = reportLock.withLockedValue({ $0?.reportPath }) {
+            // Remove before unlocking: a successor must not have its fresh report deleted.
+            _ = RuntimeReport.remove(at: path)
+            reportLock.withLockedValue { $0 = nil }
+        }
         tunnelGuard?.stop()
         sockets.halt()
         try? await Task.sleep(for: .milliseconds(50))

@@ -16,8 +16,11 @@ public enum TorrentSource: Sendable {
 
 /// Per-torrent choices, as the CLI, the daemon and the RPC set them.
 public struct SessionOptions: Sendable {
-    /// Files land in `outputDirectory/<torrent name>`; resume data in `outputDirectory/.burrow/`.
+    /// Files land in `outputDirectory/<torrent name>`.
     public var outputDirectory: String
+    /// Burrow's own files for this torrent (resume data in `<stateDirectory>/resume/`); never inside
+    /// the payload (see `StateDirectory`). nil: no resume data is kept, and existing files are rechecked.
+    public var stateDirectory: String?
     /// Keep seeding after completion.
     public var seed: Bool
     /// Stop seeding once uploaded/size reaches this (nil: no limit).
@@ -36,11 +39,12 @@ public struct SessionOptions: Sendable {
     /// disk under a real session with it. nil: the files are used directly.
     public var storageMiddleware: (@Sendable (any PieceStorage) -> any PieceStorage)?
 
-    public init(outputDirectory: String, seed: Bool = false, seedRatioLimit: Double? = nil,
+    public init(outputDirectory: String, stateDirectory: String? = nil, seed: Bool = false, seedRatioLimit: Double? = nil,
                 forceRecheck: Bool = false, filePriorities: [Int: FilePriority] = [:], maxPeers: Int = 80,
                 downloadRateLimit: Int? = nil, uploadRateLimit: Int? = nil, extraPeers: [PeerAddress] = [],
                 storageMiddleware: (@Sendable (any PieceStorage) -> any PieceStorage)? = nil) {
         self.outputDirectory = outputDirectory
+        self.stateDirectory = stateDirectory
         self.seed = seed
         self.seedRatioLimit = seedRatioLimit
         self.forceRecheck = forceRecheck

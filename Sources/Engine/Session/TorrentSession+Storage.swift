@@ -9,8 +9,10 @@ import TorrentModel
 
 /// Opening the files, trusting resume data or rechecking, and saving resume data.
 extension TorrentSession {
-    /// Sets up storage, picker and the have-bitfield for `info`; runs a recheck when resume data is
-    /// missing, does not match, or `--recheck` was asked for.
+    /// Sets up storage, picker and the have-bitfield for `info`. Resume data (kept only with a state
+    /// directory) is checked cheaply (`ResumeStore`'s identities, `ResumeSpotCheck`'s sample) before it
+    /// counts; a full recheck runs when it is missing, does not match, fails the spot check, or
+    /// `--recheck` was asked for. Refuses the torrent if its payload and the state directory overlap.
     func prepareStorage(for info: TorrentInfo) -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
         let wanted = fileWanted(info)
@@ -26,39 +28,100 @@ extension TorrentSession {
         writer = PieceWriter(storage: wrapped, info: info, threadPool: threadPool, eventLoop: eventLoop) { [weak self] report in
             self?.diskReport(report)
         }
-        let resume = ResumeStore(root: options.outputDirectory, info: info)
+        let resume = options.stateDirectory.map {
+            ResumeStore(directory: StateDirectory.resumeFolder(in: $0), payloadRoot: options.outputDirectory, info: info)
+        }
         self.resume = resume
 
-        var trusted: Bitfield?
-        if !options.forceRecheck {
-            do {
-                trusted = try resume.load()
-            } catch {
-                logger.notice("resume data not usable (\(error)); rechecking")
+        let haveFuture = loadResumeData(resume, info: info).flatMap { loaded -> EventLoopFuture<Bitfield> in
+            switch loaded {
+            case let .resumed(claim)?:
+                return self.spotCheck(claim, info: info, storage: storage)
+            case let .unavailable(reason)?:
+                self.logger.info("no usable resume data: \(reason)")
+                return self.recheckIfAnyFileExists(info, storage: storage)
+            case nil:
+                return self.recheckIfAnyFileExists(info, storage: storage)
             }
-        }
-        let haveFuture: EventLoopFuture<Bitfield>
-        if let trusted {
-            haveFuture = eventLoop.makeSucceededFuture(trusted)
-        } else if anyFileExists(info) || options.forceRecheck {
-            state = .checking(done: 0, of: info.pieceCount)
-            haveFuture = Recheck.recheck(storage: storage, info: info, on: eventLoop) { done in
-                self.eventLoop.execute {
-                    // Progress reports can trail the end of the check: never step back from a later state.
-                    if case .checking = self.state { self.state = .checking(done: done, of: info.pieceCount) }
-                }
-            }
-        } else {
-            haveFuture = eventLoop.makeSucceededFuture(Bitfield(count: info.pieceCount))
         }
         return haveFuture.flatMap { have in
             self.installPieces(info: info, have: have)
+            guard let resume else { return self.eventLoop.makeSucceededVoidFuture() }
             return resume.reset(have: have, threadPool: self.threadPool, on: self.eventLoop).recover { error in
                 self.logger.warning("could not write resume data: \(error)")
             }
         }.flatMapError { error in
-            self.fail("checking existing data failed: \(error)")
+            if let conflict = error as? StateConflict {
+                self.fail(conflict.description)
+            } else {
+                self.fail("checking existing data failed: \(error)")
+            }
             return self.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    /// The payload and the state directory must not overlap, or the torrent's files could be Burrow's own.
+    private struct StateConflict: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// On the thread pool: makes sure the state directory exists and lies outside the payload, then reads
+    /// the resume data (nil: none kept, or a recheck was asked for).
+    private func loadResumeData(_ resume: ResumeStore?, info: TorrentInfo) -> EventLoopFuture<ResumeLoadResult?> {
+        guard let resume, let stateDirectory = options.stateDirectory else { return eventLoop.makeSucceededFuture(nil) }
+        let output = options.outputDirectory, forceRecheck = options.forceRecheck, logger = logger
+        let payloadName = info.files.first?.path.first ?? info.name
+        return threadPool.runIfActive(eventLoop: eventLoop) { () throws -> ResumeLoadResult? in
+            try StateDirectory.create(stateDirectory)
+            if let conflict = try StateDirectory.conflict(state: stateDirectory, output: output, payloadName: payloadName) {
+                throw StateConflict(description: "refusing this torrent: \(conflict); choose another --state-dir or --output")
+            }
+            guard !forceRecheck else { return nil }
+            do {
+                return try resume.loadResult()
+            } catch {
+                logger.notice("resume data not usable (\(error)); rechecking")
+                return nil
+            }
+        }
+    }
+
+    /// Hashes the suspect pieces and a random sample of the claim; a failed sample means a full recheck.
+    private func spotCheck(_ claim: ResumeClaim, info: TorrentInfo, storage: FileStorage) -> EventLoopFuture<Bitfield> {
+        if !claim.dropped.isEmpty {
+            logger.info("resume data: \(claim.dropped.count) pieces dropped (their files are missing or too short)")
+        }
+        if !claim.changedFiles.isEmpty {
+            let names = claim.changedFiles.prefix(5).joined(separator: ", ") + (claim.changedFiles.count > 5 ? ", …" : "")
+            logger.notice("resume data: \(claim.changedFiles.count) files changed since they were recorded (\(names)); hashing their \(claim.suspect.count) pieces again")
+        }
+        return ResumeSpotCheck.run(claim, storage: storage, info: info, parallelism: storage.parallelism, on: eventLoop)
+            .flatMap { outcome in
+                switch outcome {
+                case let .trusted(have, hashed, suspectsFailed):
+                    self.logger.info("resume data: \(have.cardinality) pieces trusted after hashing \(hashed) (\(suspectsFailed) failed)")
+                    return self.eventLoop.makeSucceededFuture(have)
+                case let .distrusted(reason):
+                    self.logger.notice("resume data not trusted: \(reason); rechecking everything")
+                    return self.fullRecheck(info, storage: storage)
+                }
+            }
+    }
+
+    private func recheckIfAnyFileExists(_ info: TorrentInfo, storage: FileStorage) -> EventLoopFuture<Bitfield> {
+        guard anyFileExists(info) || options.forceRecheck else {
+            return eventLoop.makeSucceededFuture(Bitfield(count: info.pieceCount))
+        }
+        return fullRecheck(info, storage: storage)
+    }
+
+    private func fullRecheck(_ info: TorrentInfo, storage: FileStorage) -> EventLoopFuture<Bitfield> {
+        state = .checking(done: 0, of: info.pieceCount)
+        return Recheck.recheck(storage: storage, info: info, on: eventLoop) { done in
+            self.eventLoop.execute {
+                // Progress reports can trail the end of the check: never step back from a later state.
+                if case .checking = self.state { self.state = .checking(done: done, of: info.pieceCount) }
+            }
         }
     }
 
