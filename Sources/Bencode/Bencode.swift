@@ -11,11 +11,16 @@ public enum Bencode {
         public var maxStringLength: Int
         /// Refuse dictionaries whose keys are not in bytewise order. Duplicates are refused regardless.
         public var requiresSortedKeys: Bool
+        /// Most values (integers, strings, lists, dictionaries; keys included) in one document: what a
+        /// decoded tree costs grows with their number, so the parse stops as soon as it is exceeded.
+        public var maxValues: Int
 
-        public init(maxDepth: Int = 64, maxStringLength: Int = 64 * 1024 * 1024, requiresSortedKeys: Bool = true) {
+        public init(maxDepth: Int = 64, maxStringLength: Int = 64 * 1024 * 1024, requiresSortedKeys: Bool = true,
+                    maxValues: Int = .max) {
             self.maxDepth = maxDepth
             self.maxStringLength = maxStringLength
             self.requiresSortedKeys = requiresSortedKeys
+            self.maxValues = maxValues
         }
 
         public static let strict = DecodingOptions()

@@ -83,6 +83,8 @@ extension BencodeError {
         case trailingData(offset: Int)
         /// The API needs a dictionary at the top level and found something else.
         case topLevelNotDictionary(offset: Int)
+        /// More values in the document than `DecodingOptions.maxValues`.
+        case tooManyValues(offset: Int, limit: Int)
 
         public var offset: Int {
             switch self {
@@ -91,7 +93,7 @@ extension BencodeError {
                  .integerOverflow(let offset), .stringLengthExceedsInput(_, let offset, _),
                  .stringLengthExceedsLimit(let offset, _), .nestingTooDeep(let offset, _),
                  .nonStringKey(let offset), .duplicateKey(_, let offset), .unsortedKey(_, let offset),
-                 .trailingData(let offset), .topLevelNotDictionary(let offset):
+                 .trailingData(let offset), .topLevelNotDictionary(let offset), .tooManyValues(let offset, _):
                 return offset
             }
         }
@@ -126,6 +128,8 @@ extension BencodeError {
                 return "unexpected data after the value at offset \(offset)"
             case .topLevelNotDictionary(let offset):
                 return "expected a dictionary at offset \(offset)"
+            case .tooManyValues(let offset, let limit):
+                return "more than \(limit) values (the limit) at offset \(offset)"
             }
         }
 

@@ -8,6 +8,8 @@ struct BencodeParser {
     private let recordsTopLevelRanges: Bool
     /// Index of the next unread byte; always within 0...buffer.count.
     private(set) var position = 0
+    /// Values started so far (keys included); never above `options.maxValues`.
+    private var valueCount = 0
     /// Raw range of each value of the outermost dictionary (filled only when recording).
     private(set) var topLevelRanges: [BKey: Range<Int>] = [:]
 
@@ -86,6 +88,7 @@ struct BencodeParser {
             guard position < buffer.count else {
                 throw Reason.unexpectedEndOfInput(offset: position, expected: "a value")
             }
+            try countValue()
             let value: BValue
             switch buffer[position] {
             case UInt8(ascii: "i"):
@@ -123,8 +126,14 @@ struct BencodeParser {
         return nil
     }
 
+    private mutating func countValue() throws(Reason) {
+        valueCount += 1
+        if valueCount > options.maxValues { throw Reason.tooManyValues(offset: position, limit: options.maxValues) }
+    }
+
     private mutating func readKey(into frame: inout Frame) throws(Reason) {
         let keyOffset = position
+        try countValue()
         guard case UInt8(ascii: "0")...UInt8(ascii: "9") = buffer[position] else {
             throw Reason.nonStringKey(offset: keyOffset)
         }

@@ -5,6 +5,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import SafeText
+import Storage
 import TorrentModel
 
 /// Turns the SOURCE argument (a .torrent path or a magnet URI) into a TorrentSource, with errors that
@@ -20,11 +21,15 @@ enum TorrentSourceLoader {
                 throw CLIError("invalid magnet link: \(error)")
             }
         }
-        guard let data = FileManager.default.contents(atPath: argument) else {
-            throw CLIError("cannot read \(argument): no such file, or not readable")
+        // Bounded: a huge file, a FIFO or /dev/zero is refused at the limit, not read into memory.
+        let bytes: [UInt8]
+        do {
+            bytes = try BoundedFileReader.contents(of: argument, limit: Metainfo.maximumFileSize)
+        } catch {
+            throw CLIError("\(error)")
         }
         do {
-            return .metainfo(try Metainfo.parse(Array(data)))
+            return .metainfo(try Metainfo.parse(bytes))
         } catch {
             throw CLIError("\(argument) is not a valid .torrent file: \(error)")
         }

@@ -1,13 +1,26 @@
 import Bencode
 
 extension Metainfo {
+    /// Largest .torrent file Burrow reads (checked before reading it; see `BoundedFileReader`).
+    public static let maximumFileSize = 64 * 1024 * 1024
+    /// Most bencode values a .torrent may hold: 20 per file at `TorrentInfo.maximumFileCount` files (a
+    /// file entry is 6 values plus one per path component), so any accepted torrent fits, and a
+    /// million-file one fails after a bounded part of it was decoded.
+    public static let maximumBencodeValues = 20 * TorrentInfo.maximumFileCount
+
+    static let decodingOptions: Bencode.DecodingOptions = {
+        var options = Bencode.DecodingOptions.lenient
+        options.maxValues = maximumBencodeValues
+        return options
+    }()
+
     /// Parses and validates a .torrent file (BEP 3 v1, single or multi-file, BEP 12 tiers).
     ///
     /// Informational fields (`comment`, `created by`, `creation date`) of the wrong type are
     /// ignored rather than refused: they never affect what is downloaded.
     public static func parse(_ bytes: [UInt8]) throws -> Metainfo {
         let decoded = try MetainfoError.wrappingBencode {
-            try Bencode.decodeTopLevelDictionary(bytes, options: .lenient)
+            try Bencode.decodeTopLevelDictionary(bytes, options: decodingOptions)
         }
         let top = try MetainfoFields(.dictionary(decoded.entries), path: "")
         let infoValue = try top.required("info")

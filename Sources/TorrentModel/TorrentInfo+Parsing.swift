@@ -8,6 +8,12 @@ extension TorrentInfo {
     /// Largest accepted piece length. Real torrents top out at 16–32 MiB; larger values would make a
     /// single piece an unreasonable amount of memory to buffer and verify.
     public static let maximumPieceLength = 64 * 1024 * 1024
+    /// Torrents listing more files are refused rather than handled. Every file costs a path check, a
+    /// descriptor when used, a stat on resume and a line in `burrow info`; 100 000 covers real-world
+    /// torrents (libtorrent's default decode limits admit roughly 400 000), while a million-file torrent
+    /// is an attack on memory and time. Together with `Metainfo.maximumBencodeValues`, which stops the
+    /// parse itself early, memory stays bounded by what the largest accepted torrent costs.
+    public static let maximumFileCount = 100_000
 
     /// Parses and validates a bencoded `info` dictionary (from a .torrent file or fetched from
     /// peers via BEP 9). The info hash is the SHA-1 of exactly these bytes.
@@ -16,7 +22,7 @@ extension TorrentInfo {
     /// harmless), but duplicate keys, bad numbers and trailing bytes are refused.
     public static func parse(infoBytes: [UInt8]) throws -> TorrentInfo {
         let value = try MetainfoError.wrappingBencode(at: BencodePath([.key("info")])) {
-            try Bencode.decode(infoBytes, options: .lenient)
+            try Bencode.decode(infoBytes, options: Metainfo.decodingOptions)
         }
         return try parse(infoValue: value, rawBytes: infoBytes)
     }
@@ -96,6 +102,10 @@ extension TorrentInfo {
         let list = try info.requiredList("files")
         guard !list.isEmpty else {
             throw MetainfoError.invalidValue(field: "info.files", reason: "must list at least one file")
+        }
+        guard list.count <= maximumFileCount else {
+            throw MetainfoError.invalidValue(
+                field: "info.files", reason: "lists \(list.count) files; Burrow accepts at most \(maximumFileCount)")
         }
         var entries = [FileEntry]()
         entries.reserveCapacity(list.count)
