@@ -69,7 +69,7 @@ import TorrentModel
         let tracker = try await FakeTracker(body: trackerBody)
         let torrent = try Self.hostileTorrent(tracker: tracker.url, in: scratch)
         let burrow = try BurrowProcess([
-            "download", torrent, "--output", scratch.path + "/out", "--allow-unbound",
+            "download", torrent, "--output", scratch.path + "/out", "--state-dir", scratch.path + "/state", "--allow-unbound",
             "--port", "\(Int.random(in: 30000...40000))"], stdoutIsTerminal: onTerminal)
         let shown = try await burrow.wait(upTo: .seconds(30)) { stdout, stderr in
             stdout.contains("tracker: ") && stderr.contains(logged)
