@@ -322,11 +322,13 @@ public final class ResumeStore: Sendable {
     }
 
     /// The identities to record with `have`: a file's previous record is kept unless the file became
-    /// settled since (or has none); only those files are stat'ed. Without `previous` every file is.
+    /// settled since (or has none); only those files are stat'ed. Without `previous` every file with a
+    /// claimed piece is; a file without one needs no record (nothing it holds is claimed).
     private func identities(for have: Bitfield, previous: ResumeSnapshot?) -> [FileIdentity?] {
         info.files.indices.map { fileIndex in
             let file = info.files[fileIndex]
-            guard !file.isPadding, file.length > 0 else { return nil }
+            guard !file.isPadding, file.length > 0,
+                  info.pieces(overlappingFile: fileIndex).contains(where: { have[$0] }) else { return nil }
             if let previous, let prior = previous.fileIdentities[fileIndex],
                isSettled(fileIndex, in: previous.have) || !isSettled(fileIndex, in: have) {
                 return prior
