@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use (real peers, tracker, tunnels, packet tools). Needs root.
 set -euo pipefail
-packages=(opentracker transmission-cli transmission-daemon aria2 python3-libtorrent python3-pytest
+packages=(opentracker transmission-cli transmission-daemon aria2 python3-libtorrent python3-pytest qbittorrent-nox
           mktorrent tcpdump nftables iproute2 wireguard-tools wireguard-go openvpn dnsmasq time procps)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOConcurrencyHelpers
 import SystemPackage
 import TorrentModel
@@ -9,11 +14,21 @@ import TorrentModel
 /// A descriptor is leased for the duration of one system call sequence and is never closed while
 /// leased: `close()` and eviction only retire it, and the last lease to end closes it. This keeps a
 /// descriptor number from being reused for another file while a thread still writes through it.
+///
+/// When the process is out of descriptors (EMFILE/ENFILE: peers, other torrents), opening a file sheds
+/// this cache's idle descriptors, least recently used first, and retries, then waits up to about a
+/// second for descriptors to come free: a full descriptor table slows storage down, it does not fail the
+/// torrent. (Peers are refused before that happens: see the Engine's `DescriptorBudget`.)
 final class DescriptorCache: Sendable {
-    private let directory: RootedDirectory
+    /// Opens a file of the torrent (`RootedDirectory.openFile`; tests put a scarce descriptor table here).
+    typealias Opener = @Sendable (_ path: [String], _ access: RootedDirectory.FileAccess) throws -> RootedDirectory.OpenedFile?
+
+    private let opener: Opener
     private let files: [FileEntry]
     private let maximumOpen: Int
     private let state: NIOLockedValueBox<State>
+    /// Waits for a descriptor when none of ours is idle: 2 ms doubling to 128 ms, about a second in all.
+    static let descriptorWaits = 12
 
     private struct Entry {
         let fd: Int32
@@ -39,8 +54,8 @@ final class DescriptorCache: Sendable {
         let fd: Int32
     }
 
-    init(directory: RootedDirectory, files: [FileEntry], maximumOpen: Int = 256) {
-        self.directory = directory
+    init(directory: RootedDirectory, files: [FileEntry], maximumOpen: Int = 256, opener: Opener? = nil) {
+        self.opener = opener ?? { path, access in try directory.openFile(path, access: access) }
         self.files = files
         self.maximumOpen = max(1, maximumOpen)
         self.state = NIOLockedValueBox(State())
@@ -124,7 +139,7 @@ final class DescriptorCache: Sendable {
         // Open outside the lock: it can create folders and files, which may be slow.
         let file = files[fileIndex]
         let access: RootedDirectory.FileAccess = forWriting ? .createForWriting(length: file.length) : .readExisting
-        guard let opened = try directory.openFile(file.path, access: access) else {
+        guard let opened = try openShedding(file.path, access: access) else {
             throw StorageError.fileMissing(operation: operation, path: file.relativePath)
         }
         if forWriting && !opened.isWritable {
@@ -132,6 +147,37 @@ final class DescriptorCache: Sendable {
             throw StorageError.system(operation: .opening, path: file.relativePath, offset: nil, errno: .permissionDenied)
         }
         return try insert(opened, fileIndex: fileIndex, forWriting: forWriting)
+    }
+
+    /// How many descriptors this cache holds open (cached and retired-but-leased).
+    var openDescriptorCount: Int {
+        state.withLockedValue { $0.entries.count + $0.retired.count }
+    }
+
+    private func openShedding(_ path: [String], access: RootedDirectory.FileAccess) throws -> RootedDirectory.OpenedFile? {
+        var waits = 0
+        while true {
+            do {
+                return try opener(path, access)
+            } catch let error as StorageError where error.isOutOfDescriptors {
+                if closeLeastRecentlyUsedIdle() { continue }
+                guard waits < Self.descriptorWaits else { throw error }
+                waits += 1
+                // A disk thread, never an event loop: a short sleep is the cheapest way to wait here.
+                usleep(useconds_t(1000 << min(waits, 7)))
+            }
+        }
+    }
+
+    /// Closes our least recently used idle descriptor; false when none is idle.
+    private func closeLeastRecentlyUsedIdle() -> Bool {
+        var toClose: [Int32] = []
+        state.withLockedValue { state in
+            let victim = state.entries.filter { $0.value.leases == 0 }.min { $0.value.lastUse < $1.value.lastUse }
+            if let (fileIndex, entry) = victim { retire(entry, fileIndex: fileIndex, state: &state, toClose: &toClose) }
+        }
+        toClose.forEach(PositionalIO.closeDescriptor)
+        return !toClose.isEmpty
     }
 
     func release(_ lease: Lease, wrote: Bool) {

@@ -60,6 +60,14 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+extension StorageError {
+    /// The process (EMFILE) or the system (ENFILE) has no descriptor left: worth retrying once some are freed.
+    var isOutOfDescriptors: Bool {
+        guard case let .system(_, _, _, code) = self else { return false }
+        return code == .tooManyOpenFiles || code == .tooManyOpenFilesInSystem
+    }
+}
+
 /// Runs a system-call sequence and, if it fails, names what was being done to which file.
 func performing<T>(_ operation: StorageOperation, on path: String, at offset: Int64? = nil,
                    _ body: () throws(Errno) -> T) throws(StorageError) -> T {

@@ -13,10 +13,11 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 from harness import (HERE, LOOPBACK, PYTHON, HarnessError, ManagedProcess, Payload, TorrentFile,
-                     Workspace, compare_download, wait_for_tcp)
+                     Workspace, compare_download, last_verified_bytes, wait_for_tcp)
 
 DEFAULT_BURROW_BIN = "/work/main/.build/debug/burrow"
 
@@ -81,6 +82,10 @@ class Client:
 
     def diagnostics(self) -> str:
         return ""
+
+    def completed_bytes(self, download: Download) -> int:
+        """Bytes the downloader reports verified so far (for time-to-first-block checks)."""
+        raise HarnessError(f"{self.label} cannot report its progress")
 
 
 def missing_executables(*names: str) -> list[str]:
@@ -261,9 +266,156 @@ class BurrowClient(Client):
             "--allow-unbound", "--port", str(port), *self.extra_args])
         return Download(self, process, out_dir, exits_when_complete=True)
 
+    def completed_bytes(self, download):
+        """From the last progress line (one per second when stdout is not a terminal)."""
+        return last_verified_bytes(download.process.log_path.read_text(errors="replace"))
+
+
+class QBittorrentClient(Client):
+    """qbittorrent-nox 4.5 (Debian), one instance per role with its own profile, driven through its
+    WebUI API v2 with plain urllib: the few calls the suite needs (add a torrent, read its progress)
+    are two HTTP requests, so no client library (qbittorrent-api) has to be installed for CI.
+
+    Its config (written before start) accepts the legal notice, puts the WebUI on a loopback port with
+    authentication bypassed for localhost, fixes the peer port on 127.0.0.1 and turns DHT, LSD, PeX,
+    UPnP/NAT-PMP and queueing off. Everything else keeps qBittorrent's defaults (encryption allowed,
+    one connection per IP), so Burrow meets it as it would in a real swarm."""
+    label = "qbittorrent"
+
+    def __init__(self) -> None:
+        self._webui: list[str] = []
+
+    def missing_tools(self):
+        return missing_executables("qbittorrent-nox")
+
+    def _start(self, ws: Workspace, role: str, save_dir: Path) -> tuple[ManagedProcess, str]:
+        peer_port, webui_port = ws.ports.take(), ws.ports.take()
+        profile = ws.path(f"qbittorrent-{role}-{peer_port}")
+        config = profile / "qBittorrent" / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "qBittorrent.conf").write_text(QBITTORRENT_CONF.format(
+            peer_port=peer_port, webui_port=webui_port, save_dir=save_dir))
+        process = ws.registry.spawn(f"qbittorrent-{role}", [
+            "qbittorrent-nox", f"--profile={profile}", f"--webui-port={webui_port}"])
+        wait_for_tcp(webui_port, 20, "qbittorrent-nox WebUI", process)
+        base = f"http://{LOOPBACK}:{webui_port}/api/v2"
+        self._webui.append(base)
+        preferences = json.loads(_http(base + "/app/preferences"))
+        wrong = {key: preferences.get(key) for key, wanted in QBITTORRENT_EXPECTED.items()
+                 if preferences.get(key) != wanted}
+        if wrong:
+            raise HarnessError(f"qbittorrent-nox ignored its config: {wrong} (wanted {QBITTORRENT_EXPECTED})")
+        return process, base
+
+    @staticmethod
+    def _add(base: str, source: str, save_dir: Path, seeding: bool) -> None:
+        fields = {"savepath": str(save_dir), "paused": "false",
+                  "skip_checking": "true" if seeding else "false"}
+        files = {}
+        if source.startswith("magnet:"):
+            fields["urls"] = source
+        else:
+            files["torrents"] = (Path(source).name, Path(source).read_bytes())
+        reply = _http(base + "/torrents/add", multipart=(fields, files))
+        if reply.strip() != "Ok.":
+            raise HarnessError(f"qbittorrent-nox refused the torrent {source}: {reply!r}")
+
+    def seed(self, ws, torrent, data_root):
+        process, base = self._start(ws, "seed", data_root)
+        # The data is known to be complete: skip the hash check and seed at once.
+        self._add(base, str(torrent.path), data_root, seeding=True)
+        # It announces while still loading the torrent ("checkingResumeData", ~2 s), and meanwhile
+        # accepts connections and never answers them: wait until it really seeds.
+        deadline = time.monotonic() + 30
+        state = "?"
+        while time.monotonic() < deadline:
+            torrents = json.loads(_http(base + "/torrents/info"))
+            state = torrents[0]["state"] if torrents else "not added"
+            if state in ("uploading", "stalledUP", "forcedUP"):
+                return process
+            time.sleep(0.2)
+        raise HarnessError(f"qbittorrent-nox is not seeding after 30 s (state {state})\n{process.tail()}")
+
+    def download(self, ws, source, out_dir):
+        process, base = self._start(ws, "download", out_dir)
+        self._add(base, source, out_dir, seeding=False)
+        # qbittorrent-nox never exits on completion: completion is judged from the files.
+        return Download(self, process, out_dir, exits_when_complete=False)
+
+    def completed_bytes(self, download: Download) -> int:
+        """Verified bytes qBittorrent reports for its (only) torrent."""
+        torrents = json.loads(_http(self._webui[-1] + "/torrents/info"))
+        return int(torrents[0].get("completed", 0)) if torrents else 0
+
+    def diagnostics(self):
+        reports = []
+        for base in self._webui:
+            try:
+                reports.append(_http(base + "/torrents/info"))
+            except Exception as error:
+                reports.append(f"({base}/torrents/info failed: {error})")
+        return "--- qbittorrent torrents/info:\n" + "\n".join(reports)
+
+
+QBITTORRENT_CONF = """\
+[LegalNotice]
+Accepted=true
+
+[BitTorrent]
+Session\\DHTEnabled=false
+Session\\LSDEnabled=false
+Session\\PeXEnabled=false
+Session\\Port={peer_port}
+Session\\InterfaceAddress=127.0.0.1
+Session\\QueueingSystemEnabled=false
+Session\\DefaultSavePath={save_dir}
+Session\\TempPathEnabled=false
+Session\\AddExtensionToIncompleteFiles=false
+
+[Network]
+PortForwardingEnabled=false
+
+[Preferences]
+WebUI\\Address=127.0.0.1
+WebUI\\Port={webui_port}
+WebUI\\LocalHostAuth=false
+WebUI\\HostHeaderValidation=false
+WebUI\\CSRFProtection=false
+General\\Locale=en
+"""
+
+# What the config above must have set (WebUI API names), checked after start.
+QBITTORRENT_EXPECTED = {"dht": False, "pex": False, "lsd": False, "upnp": False,
+                        "random_port": False, "queueing_enabled": False}
+
+
+def _http(url: str, multipart: tuple[dict, dict] | None = None, timeout: float = 10) -> str:
+    """GET `url`, or POST it as multipart/form-data (fields, files name -> (filename, bytes))."""
+    data, headers = None, {}
+    if multipart is not None:
+        fields, files = multipart
+        boundary = "burrow-interop-" + os.urandom(8).hex()
+        parts = []
+        for name, value in fields.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                         f"{value}\r\n".encode())
+        for name, (filename, content) in files.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                         f'filename="{filename}"\r\nContent-Type: application/x-bittorrent\r\n\r\n'.encode()
+                         + content + b"\r\n")
+        parts.append(f"--{boundary}--\r\n".encode())
+        data = b"".join(parts)
+        headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read().decode(errors="replace")
+    except OSError as error:
+        raise HarnessError(f"qbittorrent WebUI request {url} failed: {error}")
+
 
 REFERENCE_CLIENTS = {client.label: client for client in
-                     (LibtorrentClient, TransmissionClient, Aria2Client)}
+                     (LibtorrentClient, TransmissionClient, Aria2Client, QBittorrentClient)}
 
 
 def make_client(label: str) -> Client:

@@ -7,14 +7,18 @@ ends, whether it passed or not.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
+import selectors
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -248,6 +252,15 @@ MULTI_FILE = PayloadSpec("multi", (
 ))
 
 
+# One 32 MiB file: the download from a lone qBittorrent seeder that the 30 s retry pause once slowed.
+LONE_SEEDER_FILE = PayloadSpec("lone.bin", (("", 32 * MIB),))
+
+# Forty files of 200 KiB and a bigger one: more files than a low descriptor limit leaves storage,
+# so the download keeps opening (and evicting) file descriptors while a connection flood runs.
+MANY_FILES = PayloadSpec("many", tuple((f"part-{index:02d}.bin", 200 * 1024 + index) for index in range(40))
+                         + (("big.bin", 6 * MIB),))
+
+
 @dataclass
 class Payload:
     spec: PayloadSpec
@@ -364,6 +377,18 @@ def compare_download(payload: Payload, out_dir: Path, empty_files_optional: bool
     return problems
 
 
+_SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+
+
+def last_verified_bytes(log: str) -> int:
+    """Verified bytes from Burrow's last progress line ("12.5 MiB/24.0 MiB ...")."""
+    found = re.findall(r"([\d.]+) (B|KiB|MiB|GiB)/[\d.]+ (?:B|KiB|MiB|GiB)", log)
+    if not found:
+        return 0
+    value, unit = found[-1]
+    return int(float(value) * _SIZE_UNITS[unit])
+
+
 # ---------------------------------------------------------------------------------------------
 # The tracker
 
@@ -457,3 +482,59 @@ class Workspace:
             print(f"(kept {self.root} for inspection)", file=sys.stderr)
         else:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# A connection flood
+
+class ConnectionFlood:
+    """Keeps `count` TCP connections open to a port without ever sending a byte; each one the other
+    side closes is opened again at once. Runs in a thread until `stop`."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port = port
+        self.count = count
+        self.opened = 0
+        self.closed_by_peer = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"flood-{port}", daemon=True)
+
+    def start(self) -> "ConnectionFlood":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        selector = selectors.DefaultSelector()
+        try:
+            while not self._stop.is_set():
+                while len(selector.get_map()) < self.count and not self._stop.is_set():
+                    conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    conn.setblocking(False)
+                    if conn.connect_ex((LOOPBACK, self.port)) not in (0, errno.EINPROGRESS):
+                        conn.close()
+                        break
+                    selector.register(conn, selectors.EVENT_READ)
+                    self.opened += 1
+                for key, _ in selector.select(timeout=0.05):
+                    conn = key.fileobj
+                    try:
+                        data = conn.recv(4096)
+                    except OSError:
+                        data = b""
+                    if not data:  # closed (or refused) by the other side
+                        selector.unregister(conn)
+                        conn.close()
+                        self.closed_by_peer += 1
+        finally:
+            for key in list(selector.get_map().values()):
+                key.fileobj.close()
+            selector.close()
+
+
+def open_descriptors(pid: int) -> int:
+    """How many descriptors process `pid` holds (/proc/PID/fd)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))

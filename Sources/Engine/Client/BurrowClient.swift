@@ -25,6 +25,12 @@ public struct ClientConfiguration: Sendable {
     public var socketMark: UInt32?
     /// Where to keep a runtime report for `burrow doctor` (nil: none, e.g. in tests).
     public var runtimeReportPath: String?
+    /// How long a peer socket may stay connected without completing the handshake.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// Caps on peer sockets of all torrents together, and on those not handshaken yet; nil: what the
+    /// descriptor budget allows (see `DescriptorBudget`).
+    public var peerConnectionLimit: Int?
+    public var halfOpenLimit: Int?
 
     public init(networkPolicy: NetworkPolicy, listenPort: Int = 6881, diskThreads: Int = 2,
                 dnsServers: [SocketAddress] = [], socketMark: UInt32? = nil) {
@@ -49,6 +55,8 @@ public final class BurrowClient: Sendable {
     /// Peer traffic runs on one loop: the sessions and their channels share it, so peer events need no hops.
     private let loop: any EventLoop
     private let sessions = NIOLockedValueBox<[InfoHash: TorrentSession]>([:])
+    /// Peer sockets of every torrent and listener against the descriptor budget (raised at init).
+    let connectionBudget: ConnectionBudget
 
     /// State owned by `loop`. Invariant: `listeners[name]` holds the live listening sockets on interface
     /// `name`; `identityAddress` is the source address the swarm last saw us at (nil before the first tunnel).
@@ -74,6 +82,11 @@ public final class BurrowClient: Sendable {
         self.threadPool.start()
         self.loop = group.next()
         self.loopState = NIOLoopBoundBox.makeBoxSendingValue(LoopState(), eventLoop: loop)
+        let descriptors = DescriptorBudget.raisingProcessLimit()
+        self.connectionBudget = ConnectionBudget(
+            descriptors: descriptors, peerLimit: configuration.peerConnectionLimit,
+            halfOpenLimit: configuration.halfOpenLimit, handshakeTimeout: configuration.handshakeTimeout)
+        logger.debug("descriptor budget: \(descriptors)")
         let sockets = SocketFactory(policy: configuration.networkPolicy, group: group, threadPool: threadPool, logger: logger,
                                     socketMark: configuration.socketMark)
         self.sockets = sockets
@@ -151,8 +164,17 @@ public final class BurrowClient: Sendable {
         let lookup: @Sendable (InfoHash) -> TorrentSession? = { [sessions] hash in
             sessions.withLockedValue { $0[hash] }
         }
+        let budget = connectionBudget
+        let logger = self.logger
         return sockets.listenTCP(port: configuration.listenPort, on: loop, onlyInterfaces: onlyInterfaces) { channel in
-            PeerPipeline.install(on: channel, route: .incoming(lookup: lookup))
+            // Over the budget, an incoming socket is closed at once: a flood of connections that never
+            // handshake cannot take the descriptors storage and trackers need.
+            guard let slot = budget.reserve(.incoming) else {
+                logger.trace("refusing incoming connection from \(channel.remoteAddress.map { "\($0)" } ?? "?"): peer slots full")
+                return channel.eventLoop.makeFailedFuture(ClientError.peerSlotsFull)  // NIO closes it
+            }
+            return PeerPipeline.install(on: channel, route: .incoming(lookup: lookup), slot: slot,
+                                        handshakeTimeout: budget.handshakeTimeout)
         }.map { channels in
             for channel in channels {
                 let name = fixedName ?? self.sockets.interface(of: channel) ?? "*"
@@ -251,7 +273,7 @@ public final class BurrowClient: Sendable {
     /// Adds a torrent and starts it (checking existing data first). With no tunnel up, it waits for one.
     public func add(_ source: TorrentSource, options: SessionOptions) async throws -> TorrentHandle {
         let session = TorrentSession(source: source, options: options, listenPort: UInt16(configuration.listenPort),
-                                     sockets: sockets, threadPool: threadPool, eventLoop: loop, logger: logger)
+                                     sockets: sockets, connectionBudget: connectionBudget, threadPool: threadPool, eventLoop: loop, logger: logger)
         session.onExternalAddress = { [self] ip, reporter in
             loop.execute { self.externalAddressReported(ip, by: reporter) }
         }
@@ -298,9 +320,11 @@ public final class BurrowClient: Sendable {
 public enum ClientError: Error, CustomStringConvertible {
     case duplicateTorrent(InfoHash)
     case halted(String)
+    case peerSlotsFull
 
     public var description: String {
         switch self {
+        case .peerSlotsFull: return "refused a peer connection: every peer slot of the descriptor budget is taken"
         case .duplicateTorrent(let hash): return "torrent \(hash) is already added"
         case .halted(let why): return why
         }

@@ -42,10 +42,11 @@ struct PeerCandidates {
         return ready
     }
 
-    /// A connect or handshake failed: retry later, give up after a few tries. While `resuming` after a
-    /// tunnel outage, retry every second without counting: peers may still hold our dead connections and
-    /// refuse a "duplicate" until their next retransmission draws our kernel's RST.
-    mutating func failed(_ address: PeerAddress, now: NIODeadline, resuming: Bool = false) {
+    /// A connect or handshake failed: retry after `RetryBackoff`'s pause for that kind of failure, or
+    /// forget the address when it says so. While `resuming` after a tunnel outage, retry every second
+    /// without counting: peers may still hold our dead connections and refuse a "duplicate" until their
+    /// next retransmission draws our kernel's RST.
+    mutating func failed(_ address: PeerAddress, _ failure: ConnectFailure, now: NIODeadline, resuming: Bool = false) {
         guard var entry = known[address] else { return }
         if resuming {
             entry.notBefore = now + .seconds(1)
@@ -53,12 +54,18 @@ struct PeerCandidates {
             return
         }
         entry.failures += 1
-        if entry.failures >= 5 {
+        guard let delay = RetryBackoff.delay(after: failure, attempts: entry.failures) else {
             known[address] = nil
             return
         }
-        entry.notBefore = now + .seconds(Int64(15 << min(entry.failures, 4)))
+        entry.notBefore = now + delay
         known[address] = entry
+    }
+
+    /// An address taken by `takeReady` that was not dialled after all (no connection slot free): it is
+    /// ready again at once, with no failure counted.
+    mutating func notDialled(_ address: PeerAddress, now: NIODeadline) {
+        if known[address] != nil { known[address]!.notBefore = now }
     }
 
     /// A connection to it ended after working: it may be dialled again after a pause (short while resuming).

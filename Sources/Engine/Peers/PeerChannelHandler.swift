@@ -6,6 +6,10 @@ import TorrentModel
 
 /// Glue between one peer's channel and its torrent session: frames in, lifecycle events out.
 /// Outgoing connections know their session up front; incoming ones find it from the handshake's info hash.
+///
+/// Invariant: a channel without a handshake lives at most `handshakeTimeout` after it became active (then
+/// it is closed), and holds its `slot` in the client's `ConnectionBudget` as half-open until the session
+/// accepts the handshake; the slot is released when the channel closes.
 final class PeerChannelHandler: ChannelInboundHandler {
     typealias InboundIn = PeerWireFrame
 
@@ -17,15 +21,30 @@ final class PeerChannelHandler: ChannelInboundHandler {
     private let route: Route
     private var session: TorrentSession?
     private var connection: PeerConnection?
+    private let slot: ConnectionSlot
+    private let handshakeTimeout: TimeAmount
+    private var handshakeDeadline: Scheduled<Void>?
 
-    init(route: Route) {
+    init(route: Route, slot: ConnectionSlot, handshakeTimeout: TimeAmount) {
         self.route = route
+        self.slot = slot
+        self.handshakeTimeout = handshakeTimeout
         if case .outgoing(let session, _) = route { self.session = session }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let slot = self.slot
+        context.channel.closeFuture.whenComplete { _ in slot.release() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
         if case .outgoing(let session, _) = route {
             context.writeAndFlush(wrapOutboundOut(.handshake(session.ourHandshake)), promise: nil)
+        }
+        // A peer that connects (or accepts) and then says nothing must not hold a socket and a slot.
+        let channel = context.channel
+        handshakeDeadline = context.eventLoop.scheduleTask(in: handshakeTimeout) {
+            channel.close(promise: nil)
         }
         context.fireChannelActive()
     }
@@ -58,12 +77,21 @@ final class PeerChannelHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(.handshake(session.ourHandshake)), promise: nil)
             connection = session.peerHandshaked(handshake, channel: context.channel, address: remote, direction: .incoming)
         }
-        if connection == nil { context.close(promise: nil) }
+        guard connection != nil else {
+            context.close(promise: nil)
+            return
+        }
+        handshakeDeadline?.cancel()
+        handshakeDeadline = nil
+        slot.handshaken()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is SocketRetiredEvent {
-            // The kill switch took the socket: forget the peer now; the socket dies in the kernel.
+            // The kill switch took the socket: forget the peer now; the socket dies in the kernel (closing
+            // it ourselves, even at the handshake deadline, could send an RST outside the tunnel).
+            handshakeDeadline?.cancel()
+            handshakeDeadline = nil
             if let connection, let session { session.peerDisconnected(connection) }
             connection = nil
             session = nil
@@ -73,6 +101,8 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        handshakeDeadline?.cancel()
+        handshakeDeadline = nil
         if let connection, let session { session.peerDisconnected(connection) }
         connection = nil
         context.fireChannelInactive()

@@ -8,14 +8,22 @@ extension TorrentSession {
     static let maxConnectsInFlight = 16
     static let banAfterHashFailures = 3
     static let hashFailureBan = TimeAmount.hours(2)
+    /// How long a TCP connect may take before the address counts as unreachable.
+    static let connectTimeout = TimeAmount.seconds(8)
 
     func connectToCandidates() {
         guard !isStopping, !isFinishedForGood, tunnelWait == nil else { return }
-        let slots = min(options.maxPeers - peers.count - connecting.count, Self.maxConnectsInFlight - connecting.count)
+        let slots = min(options.maxPeers - peers.count - connecting.count, Self.maxConnectsInFlight - connecting.count,
+                        connectionBudget.freeOutgoingSlots)
         let busy = Set(peers.values.map(\.address)).union(connecting)
-        for address in candidates.takeReady(limit: slots, now: .now(), busy: busy) {
+        let now = NIODeadline.now()
+        for address in candidates.takeReady(limit: slots, now: now, busy: busy) {
+            guard let slot = connectionBudget.reserve(.outgoing) else {
+                candidates.notDialled(address, now: now)
+                continue
+            }
             logger.trace("dialling \(address)")
-            dial(address)
+            dial(address, slot: slot)
         }
     }
 
@@ -26,27 +34,36 @@ extension TorrentSession {
         return false
     }
 
-    func dial(_ address: PeerAddress) {
-        guard let socketAddress = address.socketAddress else { return }
+    /// Connects to `address` holding `slot`; the slot is released when the socket closes (or never opens).
+    func dial(_ address: PeerAddress, slot: ConnectionSlot) {
+        guard let socketAddress = address.socketAddress else {
+            slot.release()
+            return
+        }
         connecting.insert(address)
         let session = self
-        sockets.connectTCP(to: socketAddress, on: eventLoop, timeout: .seconds(8)) { channel in
-            PeerPipeline.install(on: channel, route: .outgoing(session, address))
+        let handshakeTimeout = connectionBudget.handshakeTimeout
+        sockets.connectTCP(to: socketAddress, on: eventLoop, timeout: Self.connectTimeout) { channel in
+            PeerPipeline.install(on: channel, route: .outgoing(session, address), slot: slot, handshakeTimeout: handshakeTimeout)
         }.whenComplete { result in
             switch result {
             case .success(let channel):
                 self.logger.trace("connected to \(address)")
-                // The connection stays in `connecting` until the handshake arrives or the channel closes.
+                // The connection stays in `connecting` until the handshake arrives or the channel closes
+                // (the peer hung up, or stayed silent past the handshake timeout).
                 channel.closeFuture.whenComplete { _ in
                     if self.connecting.remove(address) != nil {
-                        self.candidates.failed(address, now: .now(), resuming: self.resumeStartedAt != nil)
+                        self.candidates.failed(address, .closedBeforeHandshake, now: .now(), resuming: self.resumeStartedAt != nil)
                         self.connectToCandidates()
                     }
                 }
             case .failure(let error):
                 self.logger.trace("connect to \(address) failed: \(error)")
+                slot.release()
                 self.connecting.remove(address)
-                self.candidates.failed(address, now: .now(), resuming: self.resumeStartedAt != nil)
+                self.candidates.failed(address, .unreachable, now: .now(), resuming: self.resumeStartedAt != nil)
+                // The slot is free for a fresh candidate (not from here: a connect can fail synchronously).
+                self.eventLoop.execute { self.connectToCandidates() }
             }
         }
     }

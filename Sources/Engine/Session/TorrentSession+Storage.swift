@@ -18,7 +18,8 @@ extension TorrentSession {
         let wanted = fileWanted(info)
         let storage: FileStorage
         do {
-            storage = try FileStorage(info: info, root: options.outputDirectory, threadPool: threadPool, fileWanted: wanted)
+            storage = try FileStorage(info: info, root: options.outputDirectory, threadPool: threadPool, fileWanted: wanted,
+                                      maximumOpenFiles: connectionBudget.descriptors.storage)
         } catch {
             fail("cannot open the output files: \(error)")
             return eventLoop.makeFailedFuture(error)

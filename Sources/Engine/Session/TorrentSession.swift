@@ -20,6 +20,8 @@ final class TorrentSession: @unchecked Sendable {
     let threadPool: NIOThreadPool
     let options: SessionOptions
     let listenPort: UInt16
+    /// Peer sockets of every torrent together, against the process's descriptor budget.
+    let connectionBudget: ConnectionBudget
     var logger: Logger
 
     /// Rotated when the address the swarm sees us at changes (state hygiene).
@@ -71,7 +73,9 @@ final class TorrentSession: @unchecked Sendable {
     var peers: [Int: PeerConnection] = [:]
     var nextPeerKey = 1
     var candidates = PeerCandidates()
-    /// Addresses being dialled. Invariant: disjoint from the addresses of `peers`.
+    /// Addresses being dialled, or connected and awaiting their handshake. Invariant: disjoint from the
+    /// addresses of `peers`; at most `maxConnectsInFlight` (and only while the client's `ConnectionBudget`
+    /// granted each a half-open slot); each leaves within the connect plus the handshake timeout.
     var connecting: Set<PeerAddress> = []
     /// Hash failures each IP was involved in. Bounded by `PeerBans.capacity` (cleared when it passes).
     var failuresByIP: [[UInt8]: Int] = [:]
@@ -110,13 +114,14 @@ final class TorrentSession: @unchecked Sendable {
     let announceKey = UInt32.random(in: .min ... .max)
 
     init(source: TorrentSource, options: SessionOptions, listenPort: UInt16, sockets: SocketFactory,
-         threadPool: NIOThreadPool, eventLoop: any EventLoop, logger: Logger) {
+         connectionBudget: ConnectionBudget, threadPool: NIOThreadPool, eventLoop: any EventLoop, logger: Logger) {
         self.eventLoop = eventLoop
         self.infoHash = source.infoHash
         self.sockets = sockets
         self.threadPool = threadPool
         self.options = options
         self.listenPort = listenPort
+        self.connectionBudget = connectionBudget
         var logger = logger
         logger[metadataKey: "torrent"] = "\(source.infoHash.hex.prefix(8))"
         self.logger = logger
