@@ -21,6 +21,30 @@ import TorrentModel
         return BurrowClient(configuration: configuration, logger: logger)
     }
 
+    struct NotComplete: Error, CustomStringConvertible {
+        let seconds: Int
+        let status: TorrentStatus
+        var description: String {
+            "not complete after \(seconds) s: \(status.state), \(status.verifiedBytes)/\(status.wantedBytes) bytes, \(status.connectedPeers) peers, \(status.knownPeers) known"
+        }
+    }
+
+    /// Polls until the torrent is complete; throws after `seconds`. (Awaiting `waitUntilComplete` in a
+    /// task group cannot time out: its future ignores cancellation, and the group waits for it.)
+    static func waitComplete(_ handle: TorrentHandle, seconds: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while true {
+            let status = try await handle.status()
+            switch status.state {
+            case .complete, .seeding: return
+            case .failed(let why): throw SessionError.failed(why)
+            default: break
+            }
+            if ContinuousClock.now >= deadline { throw NotComplete(seconds: seconds, status: status) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// A seeding Burrow for a 600 KB single-file torrent, and what a leecher needs to fetch it.
     struct Seeded {
         let metainfo: Metainfo
@@ -51,7 +75,7 @@ import TorrentModel
         let seeder = client(port: seedPort, halfOpenLimit: seederHalfOpenLimit)
         try await seeder.start()
         let seeding = try await seeder.add(.metainfo(metainfo), options: SessionOptions(outputDirectory: seedDir, seed: true))
-        try await SwarmTests.waitComplete(seeding, seconds: 20)
+        try await waitComplete(seeding, seconds: 20)
         return Seeded(metainfo: metainfo, data: data, seedDir: seedDir, leechDir: leechDir, seedPort: seedPort, seeder: seeder)
     }
 
@@ -64,7 +88,7 @@ import TorrentModel
         do {
             let leeching = try await leecher.add(.metainfo(seeded.metainfo),
                                                  options: SessionOptions(outputDirectory: seeded.leechDir, extraPeers: [peer]))
-            try await SwarmTests.waitComplete(leeching, seconds: seconds)
+            try await waitComplete(leeching, seconds: seconds)
         } catch {
             await leecher.shutdown()
             throw error

@@ -128,7 +128,7 @@ func acceptedSocketDescriptors(onPort port: Int) -> Int {
     }
     var count = 0
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        guard let text = readProcFile(table) else { continue }
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count > 9, let colon = fields[1].lastIndex(of: ":"),
@@ -138,4 +138,13 @@ func acceptedSocketDescriptors(onPort port: Int) -> Int {
         }
     }
     return count
+}
+
+/// The whole of a /proc file (they report size 0, so size-based readers stop at the first page).
+func readProcFile(_ path: String) -> String? {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    var data = Data()
+    while let chunk = try? handle.read(upToCount: 65536), !chunk.isEmpty { data.append(chunk) }
+    return String(decoding: data, as: UTF8.self)
 }
