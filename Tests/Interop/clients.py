@@ -278,8 +278,10 @@ class QBittorrentClient(Client):
 
     Its config (written before start) accepts the legal notice, puts the WebUI on a loopback port with
     authentication bypassed for localhost, fixes the peer port on 127.0.0.1 and turns DHT, LSD, PeX,
-    UPnP/NAT-PMP and queueing off. Everything else keeps qBittorrent's defaults (encryption allowed,
-    one connection per IP), so Burrow meets it as it would in a real swarm."""
+    UPnP/NAT-PMP and queueing off, and allows several connections from one IP: with its default of
+    one, it closes every incoming connection from 127.0.0.1 at once (everyone here shares that IP;
+    libtorrent's own peers fail the same way). Everything else keeps qBittorrent's defaults
+    (encryption allowed), so Burrow meets it much as it would in a real swarm."""
     label = "qbittorrent"
 
     def __init__(self) -> None:
@@ -365,6 +367,7 @@ Accepted=true
 Session\\DHTEnabled=false
 Session\\LSDEnabled=false
 Session\\PeXEnabled=false
+Session\\MultiConnectionsPerIp=true
 Session\\Port={peer_port}
 Session\\InterfaceAddress=127.0.0.1
 Session\\QueueingSystemEnabled=false
@@ -386,7 +389,8 @@ General\\Locale=en
 
 # What the config above must have set (WebUI API names), checked after start.
 QBITTORRENT_EXPECTED = {"dht": False, "pex": False, "lsd": False, "upnp": False,
-                        "random_port": False, "queueing_enabled": False}
+                        "random_port": False, "queueing_enabled": False,
+                        "enable_multi_connections_from_same_ip": True}
 
 
 def _http(url: str, multipart: tuple[dict, dict] | None = None, timeout: float = 10) -> str:
