@@ -489,7 +489,10 @@ class Workspace:
 
 class ConnectionFlood:
     """Keeps `count` TCP connections open to a port without ever sending a byte; each one the other
-    side closes is opened again at once. Runs in a thread until `stop`."""
+    side closes is opened again, at most `OPENS_PER_ROUND` every 50 ms (about 400 a second, so the
+    flood cannot use up loopback's ephemeral ports). Runs in a thread until `stop`."""
+
+    OPENS_PER_ROUND = 20
 
     def __init__(self, port: int, count: int) -> None:
         self.port = port
@@ -511,7 +514,10 @@ class ConnectionFlood:
         selector = selectors.DefaultSelector()
         try:
             while not self._stop.is_set():
-                while len(selector.get_map()) < self.count and not self._stop.is_set():
+                round_started = time.monotonic()
+                opens = self.count if self.opened == 0 else self.OPENS_PER_ROUND
+                while len(selector.get_map()) < self.count and opens > 0 and not self._stop.is_set():
+                    opens -= 1
                     conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                     conn.setblocking(False)
                     if conn.connect_ex((LOOPBACK, self.port)) not in (0, errno.EINPROGRESS):
@@ -529,6 +535,7 @@ class ConnectionFlood:
                         selector.unregister(conn)
                         conn.close()
                         self.closed_by_peer += 1
+                time.sleep(max(0.0, 0.05 - (time.monotonic() - round_started)))
         finally:
             for key in list(selector.get_map().values()):
                 key.fileobj.close()
