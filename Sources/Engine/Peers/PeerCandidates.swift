@@ -23,6 +23,8 @@ struct PeerCandidates {
 
     var count: Int { known.count }
 
+    func contains(_ address: PeerAddress) -> Bool { known[address] != nil }
+
     mutating func add(_ address: PeerAddress, source: Source, learnedVia: String?, now: NIODeadline) {
         guard address.port != 0, !bans.isBanned(address.ip, now: now), known[address] == nil, known.count < capacity else { return }
         known[address] = Entry(source: source, learnedVia: learnedVia, notBefore: now)

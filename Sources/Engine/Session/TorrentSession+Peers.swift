@@ -96,9 +96,8 @@ extension TorrentSession {
         peer.handshake = handshake
         peers[peer.key] = peer
         if readingPaused { peer.setReading(false) }
-        if direction == .incoming {
-            candidates.add(address, source: .incoming, learnedVia: sockets.interface(of: channel), now: .now())
-        }
+        // An incoming peer's source port is ephemeral: it becomes a candidate only once its extension
+        // handshake names the port it listens on (see `receivedExtensionHandshake`).
 
         if peer.supportsExtensions { sendExtensionHandshake(to: peer) }
         sendOurPieces(to: peer)
