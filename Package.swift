@@ -41,6 +41,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "burrow", targets: ["BurrowCLI"]),
+        // For the fuzz targets in Fuzz/ (a package of its own, see README "Fuzzing"), which can only link
+        // the modules through a product. Not an API promise to anyone else.
+        .library(name: "BurrowModules", targets: ["Bencode", "TorrentModel", "PeerWire", "Trackers", "Sockets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

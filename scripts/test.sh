@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Burrow's whole test run: unit tests (swift test), the interop suite against real clients, then the
-# tunnel lab (kill switch, DNS, leak capture; root only).
+# Burrow's whole test run: unit tests (swift test), a burst of fuzzing, the interop suite against real
+# clients, then the tunnel lab (kill switch, DNS, leak capture; root only).
 # Usage: scripts/test.sh            (as root: installs missing Debian packages first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,9 @@ rm -f "$log"
 
 echo "== unit tests"
 swift test --skip-build
+
+echo "== fuzzing: a short burst of every libFuzzer target (scripts/fuzz.sh; a finding fails the run)"
+scripts/fuzz.sh --seconds 6
 
 echo "== interop suite (real peers: opentracker, libtorrent, transmission, aria2)"
 BURROW_BIN="$PWD/.build/debug/burrow" Tests/Interop/run.sh
