@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds Burrow's libFuzzer targets (the Fuzz/ package) and runs each for a while, one after another.
 #
-# Usage: scripts/fuzz.sh [--seconds N | --runs N] [--update-corpus] [TARGET...]
-#   --seconds N       run each target for N seconds (default 60)
-#   --runs N          run each target for N inputs instead (benchmark-style: --runs 10000000)
+# Usage: scripts/fuzz.sh [--seconds N] [--runs N] [--update-corpus] [TARGET...]
+#   --seconds N       run each target for N seconds (default 60 when --runs is not given)
+#   --runs N          run each target for N inputs (benchmark-style: --runs 10000000); with --seconds
+#                     too, whichever limit comes first
 #   --update-corpus   merge the new inputs that add coverage into Fuzz/Corpus/<target> (for a commit)
 #   TARGET            bencode metainfo magnet peerwire extension http-tracker udp-tracker dns netlink
 #                     (default: all)
@@ -29,19 +30,24 @@ executable() {
   esac
 }
 
-limit=(-max_total_time=60)
+seconds=""
+runs=""
 update_corpus=false
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --seconds) limit=(-max_total_time="$2"); shift 2 ;;
-    --runs) limit=(-runs="$2"); shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
     --update-corpus) update_corpus=true; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) executable "$1" >/dev/null; targets+=("$1"); shift ;;
   esac
 done
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
+limit=()
+[ -n "$runs" ] && limit+=(-runs="$runs")
+[ -n "$seconds" ] && limit+=(-max_total_time="$seconds")
+[ ${#limit[@]} -gt 0 ] || limit=(-max_total_time=60)
 
 scratch="$root/.build-fuzz"
 echo "== fuzz build (release, -sanitize=fuzzer,address; $scratch)"
