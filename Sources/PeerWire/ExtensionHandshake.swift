@@ -77,7 +77,10 @@ public struct ExtensionHandshake: Equatable, Sendable {
         let reader = try ExtensionDictionaryReader(message: messageName, payload: bytes)
         var handshake = ExtensionHandshake()
         if let m = try reader.dictionary("m") {
-            for (key, value) in m {
+            // In wire (bytewise key) order, not the dictionary's: its iteration order differs from one
+            // decode to the next, and the same bytes must always give the same handshake or the same error
+            // (which bad entry is named; which of two names that compare equal as text wins).
+            for (key, value) in m.sorted(by: { $0.key < $1.key }) {
                 // Names are ASCII in practice; a name we cannot read is one we cannot support.
                 guard let name = key.string else { continue }
                 guard let id = value.int else {

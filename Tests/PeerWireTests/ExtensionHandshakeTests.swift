@@ -95,6 +95,33 @@ import Testing
         #expect(error.description == message)
     }
 
+    /// Found by the extension-message fuzz target: with several bad entries in `m`, which one the error
+    /// named followed the dictionary's iteration order, which differs between two decodes of the same bytes
+    /// (it depends on where the dictionary's storage was allocated, and on its size: hence the varied sizes
+    /// and the ballast that keeps each decode from reusing the last one's memory).
+    @Test func theSameBytesAlwaysGiveTheSameErrorNamingTheFirstBadEntry() throws {
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        var ballast: [[UInt8]] = []
+        for count in 8..<40 {
+            let entries = (0..<count).map { "6:bad_\(letters[$0 / 26])\(letters[$0 % 26])i\(300 + $0)e" }
+            let error = try #require(throws: ExtensionMessageError.self) {
+                try ExtensionHandshake.decode(Fixtures.ascii("d1:md" + entries.joined() + "ee"))
+            }
+            #expect(error.description == "extension handshake: key 'm.bad_aa' is 300, expected 0...255")
+            ballast.append([UInt8](repeating: 0, count: 48 * count))
+        }
+    }
+
+    /// Two names that differ in bytes but are equal as Swift strings ("é" precomposed and decomposed): the
+    /// later one in wire order wins, every time.
+    @Test func namesEqualAsTextResolveTheSameWayEveryTime() throws {
+        let payload = Fixtures.ascii("d1:md3:e") + [0xCC, 0x81] + Fixtures.ascii("i1e2:") + [0xC3, 0xA9]
+            + Fixtures.ascii("i2eee")
+        for _ in 0..<20 {
+            #expect(try ExtensionHandshake.decode(payload).m == ["\u{E9}": 2])
+        }
+    }
+
     @Test func invalidBencodeIsAnError() throws {
         let error = try #require(throws: ExtensionMessageError.self) {
             try ExtensionHandshake.decode(Fixtures.ascii("d1:m"))
