@@ -12,6 +12,7 @@ import PackageDescription
 //   Engine        torrent sessions: picker, choker, peers        (everything above)
 //   Diagnostics   burrow doctor: setup checks                    (Sockets, NIO)
 //   Firewall      nftables table / pf anchor: second leak layer   (Sockets)
+//   Config        typed settings: TOML file + environment + flags  (TOMLKit, Sockets, Firewall)
 //   BurrowCLI     the `burrow` executable
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
@@ -53,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         .target(name: "SafeText", swiftSettings: strict),
@@ -125,10 +127,15 @@ let package = Package(
             name: "Firewall",
             dependencies: ["Sockets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        .target(
+            name: "Config",
+            dependencies: ["Sockets", "Firewall", .product(name: "TOMLKit", package: "TOMLKit"),
+                           .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
         .executableTarget(
             name: "BurrowCLI",
             dependencies: [
-                "Engine", "TorrentModel", "Sockets", "Diagnostics", "Firewall", "SafeText", "Storage",
+                "Engine", "TorrentModel", "Sockets", "Diagnostics", "Firewall", "SafeText", "Storage", "Config",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -189,8 +196,12 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict),
         .testTarget(
+            name: "ConfigTests",
+            dependencies: ["Config", "Firewall", "Sockets", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
+        .testTarget(
             name: "CLITests",
-            dependencies: ["BurrowCLI", "SafeText", "TorrentModel", "Bencode", "Engine",
+            dependencies: ["BurrowCLI", "Config", "Firewall", "Sockets", "SafeText", "TorrentModel", "Bencode", "Engine",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),

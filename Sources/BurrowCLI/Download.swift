@@ -77,7 +77,7 @@ struct Download: AsyncParsableCommand {
         do { loaded = try TorrentSourceLoader.load(source) { logger.warning("\($0)") } } catch {
             throw ValidationError("\(error)")
         }
-        let settings: NetworkSettings
+        let settings: ResolvedNetwork
         do { settings = try network.resolve() } catch { throw ValidationError("\(error)") }
         let policy = settings.policy
         for name in policy.physicalLookingPatterns {

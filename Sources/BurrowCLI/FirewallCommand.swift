@@ -1,4 +1,5 @@
 import ArgumentParser
+import Config
 import Firewall
 
 /// `burrow firewall apply|status|remove`: the second leak layer, in the kernel's packet filter.
@@ -39,7 +40,7 @@ struct FirewallSpecOptions: ParsableArguments {
         guard settings.policyWasChosen else {
             throw ValidationError("""
                 no interfaces to allow: pass --bind IFACE[,IFACE...] (for example --bind wg0), or set \
-                bind = ["wg0"] under [network] in \(settings.configSource ?? ConfigFile.defaultPath)
+                bind = ["wg0"] under [network] in \(settings.configSource ?? SettingsLoader.defaultPath) (or \(SettingKey.networkBind.environmentVariable)=wg0)
                 """)
         }
         let chosen: FirewallMatch

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Config
+import Firewall
+import Foundation
+import NIOCore
+import Sockets
+import Testing
+@testable import BurrowCLI
+
+/// The CLI's network flags as the top layer over the environment and the configuration file.
+@Suite struct NetworkOptionsTests {
+    private func withConfig(_ text: String, _ body: (String) async throws -> Void) async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("burrow-test-\(UUID().uuidString).toml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await body(path)
+    }
+
+    @Test func flagsWinOverEnvironmentOverFile() async throws {
+        try await withConfig("[network]\nbind = [\"wg*\"]\nport = 7000\ndns = [\"10.64.0.1\"]\n[firewall]\nmatch = \"uid:0\"\n") { path in
+            let fromFile = try NetworkOptions.parse(["--config", path]).resolve(environment: [:])
+            #expect(fromFile.policy == .bound(interfacePatterns: ["wg*"]))
+            #expect(fromFile.port == 7000)
+            #expect(fromFile.dnsServers == [try SocketAddress(ipAddress: "10.64.0.1", port: 53)])
+            #expect(fromFile.firewallMatch == .user(uid: 0, name: nil))
+            #expect(fromFile.configSource == path)
+
+            let environment = ["BURROW_NETWORK_BIND": "tun1", "BURROW_NETWORK_PORT": "7001"]
+            let fromEnvironment = try NetworkOptions.parse(["--config", path]).resolve(environment: environment)
+            #expect(fromEnvironment.policy == .bound(interfacePatterns: ["tun1"]))
+            #expect(fromEnvironment.port == 7001)
+            #expect(fromEnvironment.dnsServers == [try SocketAddress(ipAddress: "10.64.0.1", port: 53)])
+
+            let overridden = try NetworkOptions.parse(["--config", path, "--bind", "tun0", "--port", "7002", "--dns", "10.9.9.9"])
+                .resolve(environment: environment)
+            #expect(overridden.policy == .bound(interfacePatterns: ["tun0"]))
+            #expect(overridden.port == 7002)
+            #expect(overridden.dnsServers == [try SocketAddress(ipAddress: "10.9.9.9", port: 53)])
+
+            let unbound = try NetworkOptions.parse(["--config", path, "--allow-unbound"]).resolve(environment: environment)
+            #expect(unbound.policy == .unbound)
+        }
+    }
+
+    @Test func noBindingAnywhereIsRefused() async throws {
+        try await withConfig("[network]\nport = 7000\n") { path in
+            #expect { try NetworkOptions.parse(["--config", path]).resolve(environment: [:]) } throws: {
+                "\($0)".contains("refusing to touch the network") && "\($0)".contains("BURROW_NETWORK_BIND=wg0")
+            }
+            let lenient = try NetworkOptions.parse(["--config", path]).resolve(requireNetworkChoice: false, environment: [:])
+            #expect(!lenient.policyWasChosen)
+            let fromEnvironment = try NetworkOptions.parse(["--config", path])
+                .resolve(environment: ["BURROW_NETWORK_ALLOW_UNBOUND": "true"])
+            #expect(fromEnvironment.policy == .unbound)
+        }
+    }
+
+    @Test func badFlagsFilesAndVariablesAreClearErrors() async throws {
+        #expect(throws: (any Error).self) { try NetworkOptions.parse(["--bind", "wg0", "--allow-unbound"]) }
+        #expect { try NetworkOptions.parse(["--port", "0", "--bind", "wg0"]) } throws: {
+            NetworkOptions.message(for: $0) == "--port: must be an integer 1-65535, got \"0\""
+        }
+        #expect { try NetworkOptions.parse(["--dns", "resolver", "--bind", "wg0"]) } throws: {
+            NetworkOptions.message(for: $0) == "--dns: \"resolver\" is not a numeric IP address"
+        }
+        try await withConfig("[network]\nbind = 5\n") { path in
+            #expect { try NetworkOptions.parse(["--config", path]).resolve(environment: [:]) } throws: {
+                "\($0)".contains("\(path):2: network.bind: must be an interface name or a list of them, got 5")
+            }
+        }
+        #expect { try NetworkOptions.parse(["--bind", "wg0"]).resolve(environment: ["BURROW_NETWORK_PORT": "http"]) } throws: {
+            "\($0)".contains("environment variable BURROW_NETWORK_PORT: network.port: must be an integer 1-65535, got \"http\"")
+        }
+    }
+
+    /// The executable reports a bad file before anything else, naming file, line and key.
+    @Test func downloadNamesTheBadKeyOfTheConfigFile() async throws {
+        try await withConfig("[network]\nbind = \"wg0\"\nprot = 6881\n") { path in
+            let burrow = try BurrowProcess(["download", "/nonexistent.torrent", "--config", path])
+            let status = try await burrow.waitForExit()
+            let stderr = String(decoding: burrow.stderr, as: UTF8.self)
+            #expect(status != 0)
+            #expect(stderr.contains("\(path):3: network.prot: unknown key (known in [network]: bind, allow_unbound, port, dns)"),
+                    "got: \(stderr)")
+        }
+    }
+}
