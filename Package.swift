@@ -192,7 +192,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "FirewallTests",
-            dependencies: ["Firewall", "BurrowCLI", "Sockets", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["Firewall", "Sockets", .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict),
         .testTarget(

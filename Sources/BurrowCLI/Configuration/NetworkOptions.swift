@@ -22,8 +22,10 @@ struct NetworkOptions: ParsableArguments {
     @Option(help: "Listen port, shared by all bound interfaces (default \(NetworkSettings.defaultPort)).")
     var port: Int?
 
-    @Option(help: ArgumentHelp("Configuration file (default \(SettingsLoader.defaultPath), read when it exists).",
-                               valueName: "path"))
+    @Option(help: ArgumentHelp("""
+        Configuration file (default \(SettingsLoader.defaultPath), read when it exists). BURROW_NETWORK_* and \
+        BURROW_FIREWALL_* environment variables override it; flags override both.
+        """, valueName: "path"))
     var config: String?
 
     /// Checks the flags on their own; the file and the environment are checked when `resolve()` reads them.
