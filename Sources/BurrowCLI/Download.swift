@@ -1,4 +1,5 @@
 import ArgumentParser
+import Config
 import Diagnostics
 import Dispatch
 import Engine
@@ -61,10 +62,22 @@ struct Download: AsyncParsableCommand {
         if let maxDownload, maxDownload <= 0 { throw ValidationError("--max-download must be positive") }
         if let maxUpload, maxUpload <= 0 { throw ValidationError("--max-upload must be positive") }
         // Refuse early (before any thread or socket exists) when no network choice was made anywhere.
-        _ = try network.resolve()
+        _ = try resolveSettings()
         for text in peer where PeerAddress(parsing: text) == nil {
             throw ValidationError("--peer \(text): expected ip:port or [ipv6]:port")
         }
+    }
+
+    /// File, environment and flags merged; `--state-dir` is this command's own flag layer for
+    /// `storage.state_dir` (the network flags come from `NetworkOptions`).
+    func resolveSettings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ResolvedNetwork {
+        var flags = Settings()
+        do {
+            if let stateDir { try flags.set(.storageStateDir, text: stateDir, from: .flag("--state-dir")) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        return try network.resolve(commandFlags: flags, environment: environment)
     }
 
     func run() async throws {
@@ -78,7 +91,7 @@ struct Download: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let settings: ResolvedNetwork
-        do { settings = try network.resolve() } catch { throw ValidationError("\(error)") }
+        do { settings = try resolveSettings() } catch { throw ValidationError("\(error)") }
         let policy = settings.policy
         for name in policy.physicalLookingPatterns {
             logger.warning("--bind \(name) looks like a physical adapter, not a VPN tunnel: traffic through it is not hidden")
@@ -103,8 +116,11 @@ struct Download: AsyncParsableCommand {
         var extraPeers = peer.compactMap(PeerAddress.init(parsing:))
         if case .magnet(let magnet) = loaded { extraPeers += magnet.peers.compactMap(PeerAddress.init(parsing:)) }
 
-        guard let state = stateDir ?? StateDirectory.defaultPath() else {
-            throw ValidationError("no state directory: HOME is not set; pass --state-dir DIR")
+        guard let state = settings.settings.storage.stateDir ?? StateDirectory.defaultPath() else {
+            throw ValidationError("""
+                no state directory: HOME is not set; pass --state-dir DIR, set state_dir under [storage] in the \
+                configuration file, or \(SettingKey.storageStateDir.environmentVariable)=DIR
+                """)
         }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let options = SessionOptions(

@@ -11,6 +11,7 @@ public enum SettingKey: String, CaseIterable, Sendable {
     case networkPort = "network.port"
     case networkDNS = "network.dns"
     case firewallMatch = "firewall.match"
+    case storageStateDir = "storage.state_dir"
 
     public var table: String { String(rawValue.prefix { $0 != "." }) }
     public var name: String { String(rawValue.drop { $0 != "." }.dropFirst()) }
@@ -65,6 +66,11 @@ public enum SettingKey: String, CaseIterable, Sendable {
                 return "must be a string: \"mark\", \"uid:NAME\" or \"cgroup:PATH\", got \(value.kindDescription)"
             }
             do { settings.firewall.match = try FirewallMatch(parsing: text) } catch { return "\(error)" }
+        case .storageStateDir:
+            guard let path = value.string() else { return "must be a folder path (a string), got \(value.kindDescription)" }
+            if path.isEmpty { return "is empty; name a folder, e.g. state_dir = \"/var/lib/burrow\"" }
+            if path.contains("\0") { return "contains a NUL character" }
+            settings.storage.stateDir = path
         }
         return nil
     }

@@ -13,23 +13,28 @@ import Sockets
 /// Why not swift-configuration: it has environment and command-line providers but no TOML provider, so the file
 /// layer would be our own provider over TOMLKit anyway; its readers look keys up one by one and cannot tell a
 /// misspelt key in the file or the environment from an absent one, which is the strictness we keep; flags are
-/// already parsed (with help and validation) by ArgumentParser; and it would bring swift-service-lifecycle,
-/// swift-metrics and Yams into the build for five keys. Three explicit layers over one typed model are shorter
-/// and say exactly what wins. A server that wants a `ConfigReader` later can be handed one built from `Settings`.
+/// already parsed (with help and validation) by ArgumentParser (its command-line provider is a non-default
+/// trait, needing swift-tools-version 6.1). For six keys, three explicit layers over one typed model are
+/// shorter, need no new package, and say exactly what wins. A server that wants a `ConfigReader` later can be
+/// handed one built from `Settings`.
 ///
 /// Only keys wired to behaviour exist: a key that did nothing would be a silent lie in the file.
 public struct Settings: Sendable, Equatable {
     public var network = NetworkSettings()
     public var firewall = FirewallSettings()
+    public var storage = StorageSettings()
 
-    public init(network: NetworkSettings = NetworkSettings(), firewall: FirewallSettings = FirewallSettings()) {
+    public init(network: NetworkSettings = NetworkSettings(), firewall: FirewallSettings = FirewallSettings(),
+                storage: StorageSettings = StorageSettings()) {
         self.network = network
         self.firewall = firewall
+        self.storage = storage
     }
 
     /// These settings with every key that `upper` sets taken from `upper`.
     public func overlaid(by upper: Settings) -> Settings {
-        Settings(network: network.overlaid(by: upper.network), firewall: firewall.overlaid(by: upper.firewall))
+        Settings(network: network.overlaid(by: upper.network), firewall: firewall.overlaid(by: upper.firewall),
+                 storage: storage.overlaid(by: upper.storage))
     }
 }
 
@@ -90,5 +95,20 @@ public struct FirewallSettings: Sendable, Equatable {
 
     func overlaid(by upper: FirewallSettings) -> FirewallSettings {
         FirewallSettings(match: upper.match ?? match)
+    }
+}
+
+/// `[storage]`: where Burrow keeps its own files.
+public struct StorageSettings: Sendable, Equatable {
+    /// `state_dir`: Burrow's state folder (resume data below it), as `--state-dir`; unset: the platform default
+    /// (`StateDirectory.defaultPath()`). A relative path is taken from the working folder, as the flag's is.
+    public var stateDir: String?
+
+    public init(stateDir: String? = nil) {
+        self.stateDir = stateDir
+    }
+
+    func overlaid(by upper: StorageSettings) -> StorageSettings {
+        StorageSettings(stateDir: upper.stateDir ?? stateDir)
     }
 }

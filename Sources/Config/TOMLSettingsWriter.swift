@@ -52,6 +52,7 @@ extension SettingKey {
         case .networkPort: return settings.network.port
         case .networkDNS: return settings.network.dns.map { TOMLArray($0.compactMap(\.ipAddress)) }
         case .firewallMatch: return settings.firewall.match?.argument
+        case .storageStateDir: return settings.storage.stateDir
         }
     }
 }

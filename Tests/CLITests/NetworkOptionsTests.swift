@@ -5,6 +5,7 @@ import Foundation
 import NIOCore
 import Sockets
 import Testing
+import TorrentModel
 @testable import BurrowCLI
 
 /// The CLI's network flags as the top layer over the environment and the configuration file.
@@ -83,5 +84,37 @@ import Testing
             #expect(stderr.contains("\(path):3: network.prot: unknown key (known in [network]: bind, allow_unbound, port, dns)"),
                     "got: \(stderr)")
         }
+    }
+}
+
+/// `[storage] state_dir` reaches `burrow download` as `--state-dir` does, below the flag and the environment.
+@Suite struct StateDirectorySettingTests {
+    @Test func downloadKeepsItsStateWhereTheConfigFileSays() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let torrent = scratch.path + "/small.torrent"
+        try Data(try TorrentCreator.create(singleFile: "small.bin", data: [UInt8](repeating: 7, count: 20_000),
+                                           pieceLength: 16 * 1024, details: .init(announce: [["http://127.0.0.1:1/announce"]])))
+            .write(to: URL(fileURLWithPath: torrent))
+        let config = scratch.path + "/burrow.toml"
+        let fromFile = scratch.path + "/state-from-file"
+        try "[storage]\nstate_dir = \"\(fromFile)\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+
+        let arguments = [torrent, "--output", scratch.path + "/out", "--config", config, "--allow-unbound"]
+        #expect(try Download.parse(arguments).resolveSettings(environment: [:]).settings.storage.stateDir == fromFile)
+        #expect(try Download.parse(arguments).resolveSettings(environment: ["BURROW_STORAGE_STATE_DIR": "/from/env"])
+                    .settings.storage.stateDir == "/from/env")
+        #expect(try Download.parse(arguments + ["--state-dir", "/from/flag"])
+                    .resolveSettings(environment: ["BURROW_STORAGE_STATE_DIR": "/from/env"]).settings.storage.stateDir == "/from/flag")
+
+        // The running download creates its state folder there.
+        let burrow = try BurrowProcess(["download"] + arguments + ["--port", "\(Int.random(in: 30000...40000))"])
+        var created = false
+        for _ in 0..<100 where !created {
+            try await Task.sleep(for: .milliseconds(100))
+            created = FileManager.default.fileExists(atPath: fromFile)
+        }
+        try await burrow.stop()
+        #expect(created, "no state folder from [storage] state_dir\n\(String(decoding: burrow.stderr, as: UTF8.self))")
     }
 }

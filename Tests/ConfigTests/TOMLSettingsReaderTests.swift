@@ -18,12 +18,16 @@ import Testing
 
             [firewall]
             match = "mark"
+
+            [storage]
+            state_dir = "/srv/burrow/state"
             """, source: .file(path: "test.toml"))
         #expect(settings.network.bind == ["wg0", "tun*"])
         #expect(settings.network.port == 6881)
         #expect(settings.network.dns == [try SocketAddress(ipAddress: "10.64.0.1", port: 53),
                                          try SocketAddress(ipAddress: "fd00::1", port: 53)])
         #expect(settings.firewall.match == .burrowMark)
+        #expect(settings.storage.stateDir == "/srv/burrow/state")
         #expect(settings.network.allowUnbound == nil)
         #expect(settings.network.policy == .bound(interfacePatterns: ["wg0", "tun*"]))
     }
@@ -42,7 +46,7 @@ import Testing
     /// Every error names the file, the key and the line (toml++'s for syntax, the key's line for values).
     @Test(arguments: [
         ("[network]\nbinds = [\"wg0\"]\n", "t:2: network.binds: unknown key (known in [network]: bind, allow_unbound, port, dns)"),
-        ("[netwrk]\nbind = \"wg0\"\n", "t:1: netwrk: unknown table [netwrk] (known tables: [network], [firewall])"),
+        ("[netwrk]\nbind = \"wg0\"\n", "t:1: netwrk: unknown table [netwrk] (known tables: [network], [firewall], [storage])"),
         ("bind = \"wg0\"\n", "t:1: bind: unknown key outside any table"),
         ("network = 5\n", "t:1: network: must be a table ([network]), got 5"),
         ("[network]\nport = 70000\n", "t:2: network.port: must be an integer 1-65535, got 70000"),
@@ -58,6 +62,9 @@ import Testing
         ("[firewall]\nmatch = \"mac\"\n", "t:2: firewall.match: invalid firewall match \"mac\": expected mark, uid:NAME or cgroup:PATH"),
         ("[firewall]\nmatch = 1\n", "t:2: firewall.match: must be a string"),
         ("network.prot = 1\n", "t:1: network.prot: unknown key"),
+        ("[storage]\nstate_dir = \"\"\n", "t:2: storage.state_dir: is empty"),
+        ("[storage]\nstate_dir = [\"/a\"]\n", "t:2: storage.state_dir: must be a folder path (a string), got a list"),
+        ("[storage]\nresume_dir = \"/a\"\n", "t:2: storage.resume_dir: unknown key (known in [storage]: state_dir)"),
     ])
     func valueErrorsNameKeySourceAndLine(text: String, expected: String) {
         let message = errorText { try TOMLSettingsReader.parse(text, source: .file(path: "t")) }

@@ -9,7 +9,8 @@ import Testing
         network: NetworkSettings(bind: ["wg0", "tun*"], port: 51413,
                                  dns: [try! SocketAddress(ipAddress: "10.64.0.1", port: 53),
                                        try! SocketAddress(ipAddress: "fd00::1", port: 53)]),
-        firewall: FirewallSettings(match: .cgroup(path: "system.slice/burrow.service")))
+        firewall: FirewallSettings(match: .cgroup(path: "system.slice/burrow.service")),
+        storage: StorageSettings(stateDir: "/var/lib/burrow"))
 
     @Test func savedSettingsReadBackEqual() throws {
         try withTemporaryFolder { folder in

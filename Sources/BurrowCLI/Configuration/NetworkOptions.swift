@@ -23,8 +23,8 @@ struct NetworkOptions: ParsableArguments {
     var port: Int?
 
     @Option(help: ArgumentHelp("""
-        Configuration file (default \(SettingsLoader.defaultPath), read when it exists). BURROW_NETWORK_* and \
-        BURROW_FIREWALL_* environment variables override it; flags override both.
+        Configuration file (default \(SettingsLoader.defaultPath), read when it exists). BURROW_NETWORK_*, \
+        BURROW_FIREWALL_* and BURROW_STORAGE_* environment variables override it; flags override both.
         """, valueName: "path"))
     var config: String?
 
@@ -47,12 +47,14 @@ struct NetworkOptions: ParsableArguments {
     }
 
     /// File, environment and flags merged. `requireNetworkChoice`: refuse when no layer chose a binding or
-    /// --allow-unbound (every command that touches the network wants that).
-    func resolve(requireNetworkChoice: Bool = true,
+    /// --allow-unbound (every command that touches the network wants that). `commandFlags`: the settings a
+    /// command's own flags set (`download --state-dir`), part of the flag layer.
+    func resolve(requireNetworkChoice: Bool = true, commandFlags: Settings = Settings(),
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ResolvedNetwork {
         let loaded: LoadedSettings
         do {
-            loaded = try SettingsLoader.load(explicitPath: config, environment: environment, flags: try flagLayer())
+            loaded = try SettingsLoader.load(explicitPath: config, environment: environment,
+                                             flags: commandFlags.overlaid(by: try flagLayer()))
         } catch {
             throw ValidationError("\(error)")
         }
@@ -68,7 +70,8 @@ struct NetworkOptions: ParsableArguments {
         }
         return ResolvedNetwork(policy: network.policy ?? .unbound, policyWasChosen: network.policy != nil,
                                port: network.port ?? NetworkSettings.defaultPort, dnsServers: network.dns ?? [],
-                               firewallMatch: loaded.settings.firewall.match, configSource: loaded.filePath)
+                               firewallMatch: loaded.settings.firewall.match, configSource: loaded.filePath,
+                               settings: loaded.settings)
     }
 }
 
@@ -83,4 +86,6 @@ struct ResolvedNetwork: Equatable {
     var firewallMatch: FirewallMatch?
     /// The file that was read, if any.
     var configSource: String?
+    /// Every setting, merged (`storage.stateDir` among them).
+    var settings: Settings
 }
