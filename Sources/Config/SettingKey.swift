@@ -37,12 +37,11 @@ public enum SettingKey: String, CaseIterable, Sendable {
             guard let names = value.strings() else {
                 return "must be an interface name or a list of them, got \(value.kindDescription)"
             }
-            let patterns = names.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            if patterns.isEmpty { return "is empty; name at least one interface, e.g. bind = [\"wg0\"]" }
-            for pattern in patterns {
-                if let problem = InterfacePattern.validate(pattern) { return problem }
+            if names.isEmpty { return "is empty; name at least one interface, e.g. bind = [\"wg0\"]" }
+            for name in names {
+                if let problem = InterfacePattern.validate(name) { return problem }
             }
-            settings.network.bind = patterns
+            settings.network.bind = names
         case .networkAllowUnbound:
             guard let flag = value.boolean() else { return "must be true or false, got \(value.kindDescription)" }
             settings.network.allowUnbound = flag
@@ -105,7 +104,9 @@ enum SettingValue {
     func strings() -> [String]? {
         switch self {
         case .string(let text): return [text]
-        case .text(let text): return text.split(separator: ",").map(String.init)
+        case .text(let text):
+            // `wg0, tun*` and a trailing comma read as a person means them; a typed TOML list is taken as written.
+            return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case .array(let items):
             var texts: [String] = []
             for item in items {
@@ -150,7 +151,7 @@ enum SettingValue {
             }
             return "a list"
         case .other(let typeName): return "a \(typeName)"
-        case .text(let text): return "\"\(text)\""
+        case .text(let text): return Int(text) != nil ? text : "\"\(text)\""
         }
     }
 }

@@ -8,6 +8,9 @@ import TOMLKit
 /// type, bad value) have no position from the library: toml++ records each node's source region, but TOMLKit
 /// 0.6.0 does not bridge it. For those, ``TOMLKeyLines`` finds the key's line in the text and the error names it
 /// when the match is unambiguous; otherwise the error names the key and file without a line.
+///
+/// Cost: TOMLKit 0.6.0 never frees a parsed document (`TOMLTable` has no deinit), so each read or save keeps a
+/// few KB; fine at start-up and for occasional saves, not for a hot path.
 public enum TOMLSettingsReader {
     /// Reads and parses `path`. A missing file is an error here; callers decide whether that matters.
     public static func read(path: String) throws(SettingsError) -> Settings {

@@ -59,7 +59,7 @@ import TorrentModel
     @Test func badFlagsFilesAndVariablesAreClearErrors() async throws {
         #expect(throws: (any Error).self) { try NetworkOptions.parse(["--bind", "wg0", "--allow-unbound"]) }
         #expect { try NetworkOptions.parse(["--port", "0", "--bind", "wg0"]) } throws: {
-            NetworkOptions.message(for: $0) == "--port: must be an integer 1-65535, got \"0\""
+            NetworkOptions.message(for: $0) == "--port: must be an integer 1-65535, got 0"
         }
         #expect { try NetworkOptions.parse(["--dns", "resolver", "--bind", "wg0"]) } throws: {
             NetworkOptions.message(for: $0) == "--dns: \"resolver\" is not a numeric IP address"

@@ -113,6 +113,6 @@ import Testing
     @Test func flagErrorsNameTheFlag() {
         var flags = Settings()
         let message = errorText { try flags.set(.networkPort, text: "0", from: .flag("--port")) }
-        #expect(message == "--port: must be an integer 1-65535, got \"0\"")
+        #expect(message == "--port: must be an integer 1-65535, got 0")
     }
 }

@@ -55,6 +55,7 @@ import Testing
         ("[network]\nbind = [\"wg0\", 3]\n", "t:2: network.bind: must be an interface name or a list of them, got a list containing 3"),
         ("[network]\nbind = 5\n", "t:2: network.bind: must be an interface name or a list of them, got 5"),
         ("[network]\nbind = []\n", "t:2: network.bind: is empty"),
+        ("[network]\nbind = [\"wg0\", \"\"]\n", "t:2: network.bind: interface name is empty"),
         ("[network]\nbind = [\"wg 0\"]\n", "t:2: network.bind: interface name \"wg 0\" contains \" \""),
         ("[network]\ndns = [\"dns.example\"]\n", "t:2: network.dns: \"dns.example\" is not a numeric IP address"),
         ("[network]\nallow_unbound = \"yes\"\n", "t:2: network.allow_unbound: must be true or false, got the string \"yes\""),
