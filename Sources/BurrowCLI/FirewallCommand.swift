@@ -29,26 +29,31 @@ struct FirewallSpecOptions: ParsableArguments {
     var match: String?
 
     func validate() throws {
-        if let match {
-            do { _ = try FirewallMatch(parsing: match) } catch { throw ValidationError("--match: \(error)") }
-        }
+        _ = try commandFlags()
     }
 
-    /// The firewall the flags and the configuration file describe.
+    /// `--match` as this command's flag layer for `firewall.match`, checked by the parser the file uses.
+    private func commandFlags() throws -> Settings {
+        var flags = Settings()
+        do {
+            if let match { try flags.set(.firewallMatch, text: match, from: .flag("--match")) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        return flags
+    }
+
+    /// The firewall the flags, the environment and the configuration file describe.
     func spec() throws -> FirewallSpec {
-        let settings = try network.resolve(requireNetworkChoice: false)
+        let settings = try network.resolve(requireNetworkChoice: false, commandFlags: try commandFlags())
         guard settings.policyWasChosen else {
             throw ValidationError("""
                 no interfaces to allow: pass --bind IFACE[,IFACE...] (for example --bind wg0), or set \
-                bind = ["wg0"] under [network] in \(settings.configSource ?? SettingsLoader.defaultPath) (or \(SettingKey.networkBind.environmentVariable)=wg0)
+                bind = ["wg0"] under [network] in \(settings.configSource ?? SettingsLoader.defaultPath) \
+                (or \(SettingKey.networkBind.environmentVariable)=wg0)
                 """)
         }
-        let chosen: FirewallMatch
-        if let match {
-            chosen = try FirewallMatch(parsing: match)
-        } else {
-            chosen = settings.firewallMatch ?? .burrowMark
-        }
+        let chosen = settings.firewallMatch ?? .burrowMark
         do { return try FirewallSpec(policy: settings.policy, match: chosen) } catch { throw ValidationError("\(error)") }
     }
 }

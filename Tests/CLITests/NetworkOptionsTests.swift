@@ -118,3 +118,20 @@ import TorrentModel
         #expect(created, "no state folder from [storage] state_dir\n\(String(decoding: burrow.stderr, as: UTF8.self))")
     }
 }
+
+/// `firewall --match` is the flag layer of `firewall.match`, over the file.
+@Suite struct FirewallMatchSettingTests {
+    @Test func matchFlagWinsOverFile() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let config = scratch.path + "/burrow.toml"
+        try "[network]\nbind = \"wg0\"\n[firewall]\nmatch = \"uid:0\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let options = try FirewallSpecOptions.parse(["--config", config])
+        #expect(try options.network.resolve(environment: [:]).firewallMatch == .user(uid: 0, name: nil))
+        #expect(try FirewallSpecOptions.parse(["--config", config, "--match", "cgroup:burrow"]).spec().match
+                    == .cgroup(path: "burrow"))
+        #expect { try FirewallSpecOptions.parse(["--config", config, "--match", "mac"]) } throws: {
+            FirewallSpecOptions.message(for: $0).hasPrefix("--match: invalid firewall match \"mac\"")
+        }
+    }
+}

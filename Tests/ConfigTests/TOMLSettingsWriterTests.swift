@@ -40,6 +40,14 @@ import Testing
             #expect(try FileManager.default.attributesOfItem(atPath: real)[.posixPermissions] as? Int == 0o640)
             #expect(try TOMLSettingsReader.read(path: link) == full)
 
+            // The owner too, where the writer may set it (as root: a file of nobody's stays nobody's).
+            if geteuid() == 0 {
+                try FileManager.default.setAttributes([.ownerAccountID: 65534, .groupOwnerAccountID: 65534], ofItemAtPath: real)
+                try TOMLSettingsWriter.save(Settings(), to: link)
+                let attributes = try FileManager.default.attributesOfItem(atPath: real)
+                #expect(attributes[.ownerAccountID] as? Int == 65534 && attributes[.groupOwnerAccountID] as? Int == 65534)
+            }
+
             let fresh = folder + "/new.toml"
             try TOMLSettingsWriter.save(full, to: fresh)
             #expect(try FileManager.default.attributesOfItem(atPath: fresh)[.posixPermissions] as? Int == 0o600)

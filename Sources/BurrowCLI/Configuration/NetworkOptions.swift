@@ -82,7 +82,7 @@ struct ResolvedNetwork: Equatable {
     var policyWasChosen: Bool
     var port: Int
     var dnsServers: [SocketAddress]
-    /// `[firewall] match` from the file or environment; commands with `--match` let the flag win.
+    /// `[firewall] match` from the file, the environment or `firewall --match`.
     var firewallMatch: FirewallMatch?
     /// The file that was read, if any.
     var configSource: String?
