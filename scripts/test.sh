@@ -23,7 +23,7 @@ swift test --skip-build
 echo "== fuzzing: a short burst of every libFuzzer target (scripts/fuzz.sh; a finding fails the run)"
 scripts/fuzz.sh --seconds 6
 
-echo "== interop suite (real peers: opentracker, libtorrent, transmission, aria2)"
+echo "== interop suite (real peers: opentracker, libtorrent, transmission, aria2, qBittorrent)"
 BURROW_BIN="$PWD/.build/debug/burrow" Tests/Interop/run.sh
 
 echo "== tunnel lab (network namespaces, WireGuard + OpenVPN, kill switch scenarios; needs root)"
